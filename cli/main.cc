@@ -1,7 +1,37 @@
+// ccfs: Claude Code config directories on object storage.
+#include <spdlog/cfg/env.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
+#include <exception>
+#include <iostream>
+
+#include "cli/commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"ccfs: Claude Code config directories on object storage"};
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  // Logs go to stderr; CCFS_LOG=debug (or SPDLOG_LEVEL) raises the level.
+  spdlog::set_level(spdlog::level::warn);
+  spdlog::cfg::load_env_levels();
+  if (const char* lvl = std::getenv("CCFS_LOG"); lvl != nullptr) {
+    spdlog::set_level(spdlog::level::from_str(lvl));
+  }
+
+  CLI::App app{"ccfs: a Claude Code config directory (CLAUDE_CONFIG_DIR) kept in object storage"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "ccfs 0.1.0");
+  ccfs::cli::CommandContext ctx;
+  ccfs::cli::RegisterPush(app, ctx);
+  ccfs::cli::RegisterPull(app, ctx);
+  ccfs::cli::RegisterLs(app, ctx);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : ccfs::cli::kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "ccfs: " << e.what() << "\n";
+    return ccfs::cli::kExitError;
+  }
+  return ctx.exit_code;
 }

@@ -1,0 +1,41 @@
+// The ccfs subcommands. Each cmd_*.cc registers one (or a family) on the
+// root CLI11 app; main.cc only wires them together and maps the result to an
+// exit code. Subcommand callbacks never throw: they report through
+// CommandContext::exit_code and stderr.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "store/object_store.h"
+
+namespace ccfs::cli {
+
+// Exit codes shared by every subcommand (documented in README).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;         // anything else went wrong
+inline constexpr int kExitUsage = 2;         // bad flags or arguments
+inline constexpr int kExitPrecondition = 3;  // the remote changed / already exists (If-Match refused)
+
+struct CommandContext {
+  int exit_code = kExitOk;
+};
+
+// Store selection flags every store-using command takes.
+struct StoreFlags {
+  std::string url;  // "" = DefaultStoreUrl()
+  StoreOptions options;
+};
+void AddStoreFlags(CLI::App* cmd, StoreFlags* flags);
+// Opens the store the flags name; on failure prints the error and returns null.
+std::unique_ptr<ObjectStore> OpenStoreOrReport(const StoreFlags& flags);
+
+// Prints "ccfs <what>: <status>" to stderr and returns the exit code for it.
+int ReportError(const std::string& what, const Status& s);
+
+void RegisterPush(CLI::App& app, CommandContext& ctx);
+void RegisterPull(CLI::App& app, CommandContext& ctx);
+void RegisterLs(CLI::App& app, CommandContext& ctx);
+
+}  // namespace ccfs::cli

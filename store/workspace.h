@@ -1,0 +1,73 @@
+// Whole-workspace transfers between a local directory and a store: what
+// `ccfs push`, `ccfs pull` and `ccfs ls` do (the mount hydrates lazily and
+// flushes incrementally instead; see fs/).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "store/object_store.h"
+#include "store/tar_scanner.h"
+
+namespace ccfs {
+
+struct PushOptions {
+  // Replace the workspace only if its tarball still has this ETag.
+  std::string if_match;
+  // Replace whatever is there (unconditional PUT).
+  bool force = false;
+  // Where the tarball is built before upload ("" = $TMPDIR or /tmp).
+  std::string temp_dir;
+  size_t parallel_uploads = 8;
+};
+
+struct PushResult {
+  std::string tarball_etag;  // the new version: pass it as --if-match next time
+  uint64_t tarball_bytes = 0;
+  size_t tarball_entries = 0;
+  size_t transcripts_uploaded = 0;
+  size_t transcripts_unchanged = 0;  // same content already in the store
+  size_t transcripts_deleted = 0;    // in the store but no longer in the tree
+  uint64_t transcript_bytes = 0;
+  std::vector<SkippedEntry> skipped;  // not storable (sockets, escaping symlinks, ...)
+};
+
+// Stores `dir` as workspace `workspace`: transcripts (projects/**/*.jsonl) as
+// their own objects, the rest as one seekable tarball. Creating uses
+// If-None-Match: *; replacing needs opts.if_match or opts.force, otherwise
+// PreconditionFailed says what to do. Transcripts go up before the tarball
+// (the commit point); stale remote transcripts are deleted only after the
+// tarball PUT succeeded, so a refused push deletes nothing.
+Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::string& workspace,
+                     const PushOptions& opts, PushResult* result);
+
+struct PullOptions {
+  size_t parallel_downloads = 8;
+};
+
+struct PullResult {
+  std::string tarball_etag;
+  size_t tarball_entries = 0;
+  size_t transcripts = 0;
+  uint64_t bytes_downloaded = 0;
+  std::vector<SkippedEntry> skipped;  // hostile or unsupported entries not written
+};
+
+// Recreates workspace `workspace` in `dir`, which must be absent or empty.
+Status PullWorkspace(ObjectStore& store, const std::string& workspace, const std::string& dir,
+                     const PullOptions& opts, PullResult* result);
+
+struct WorkspaceInfo {
+  std::string name;
+  bool has_tarball = false;
+  std::string tarball_etag;
+  uint64_t tarball_bytes = 0;
+  int64_t mtime_unix = 0;
+  size_t transcripts = 0;
+  uint64_t transcript_bytes = 0;
+};
+
+Status ListWorkspaces(ObjectStore& store, std::vector<WorkspaceInfo>* out);
+
+}  // namespace ccfs
