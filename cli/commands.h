@@ -37,5 +37,6 @@ int ReportError(const std::string& what, const Status& s);
 void RegisterPush(CLI::App& app, CommandContext& ctx);
 void RegisterPull(CLI::App& app, CommandContext& ctx);
 void RegisterLs(CLI::App& app, CommandContext& ctx);
+void RegisterCat(CLI::App& app, CommandContext& ctx);
 
 }  // namespace ccfs::cli
