@@ -20,9 +20,16 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "ccfs 0.1.0");
   ccfs::cli::CommandContext ctx;
-  // PENDING(lead): ccfs::cli::RegisterPush(app, ctx);
-  // PENDING(lead): ccfs::cli::RegisterPull(app, ctx);
-  // PENDING(lead): ccfs::cli::RegisterLs(app, ctx);
+  ccfs::cli::RegisterPush(app, ctx);
+  ccfs::cli::RegisterPull(app, ctx);
+  ccfs::cli::RegisterLs(app, ctx);
+  ccfs::cli::RegisterCat(app, ctx);
+  ccfs::cli::RegisterSyncServer(app, ctx);
+  ccfs::cli::RegisterMount(app, ctx);
+  ccfs::cli::RegisterUmount(app, ctx);
+  ccfs::cli::RegisterFlush(app, ctx);
+  ccfs::cli::RegisterStatus(app, ctx);
+  ccfs::cli::RegisterExec(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "store/object_store.h"
-#include "store/tar_scanner.h"
+#include "store/tar_sanitize.h"
 
 namespace ccfs {
 
@@ -69,5 +69,13 @@ struct WorkspaceInfo {
 };
 
 Status ListWorkspaces(ObjectStore& store, std::vector<WorkspaceInfo>* out);
+
+// Streams one file of a workspace into `sink` without fetching the rest: a
+// transcript is one GET; a tarball member is read through the seekable
+// index (trailer, index, then only the blocks that hold it), every range
+// pinned to one tarball version with If-Match. A tarball without an index
+// (written by another tool) is scanned until the member is found.
+Status ReadWorkspaceFile(ObjectStore& store, const std::string& workspace, const std::string& rel,
+                         const ByteSink& sink);
 
 }  // namespace ccfs

@@ -1,0 +1,196 @@
+// `ccfs push`, `ccfs pull`, `ccfs ls` and `ccfs cat`: workspace transfers
+// without a mount.
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "store/workspace.h"
+
+namespace ccfs::cli {
+
+namespace {
+
+void PrintSkipped(const std::vector<SkippedEntry>& skipped) {
+  for (const auto& s : skipped) std::cerr << "  skipped " << s.path << ": " << s.reason << "\n";
+}
+
+std::string HumanBytes(uint64_t b) {
+  char buf[32];
+  if (b >= (1ull << 30)) {
+    std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(b) / (1ull << 30));
+  } else if (b >= (1ull << 20)) {
+    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(b) / (1ull << 20));
+  } else if (b >= 1024) {
+    std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(b) / 1024);
+  } else {
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+  }
+  return buf;
+}
+
+}  // namespace
+
+void RegisterPush(CLI::App& app, CommandContext& ctx) {
+  struct Args {
+    std::string dir, workspace;
+    StoreFlags store;
+    PushOptions opts;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "push", "Store a local config directory as a workspace (transcripts as their own objects, "
+              "the rest as one seekable tarball)");
+  cmd->add_option("DIR", args->dir, "Directory to store (e.g. ~/.claude)")->required();
+  cmd->add_option("WORKSPACE", args->workspace, "Workspace name")->required();
+  AddStoreFlags(cmd, &args->store);
+  auto* im = cmd->add_option("--if-match", args->opts.if_match,
+                             "Replace the workspace only if it is still at this ETag");
+  cmd->add_flag("--force", args->opts.force, "Replace the workspace whatever version it is at")
+      ->excludes(im);
+  cmd->callback([args, &ctx] {
+    auto store = OpenStoreOrReport(args->store);
+    if (!store) {
+      ctx.exit_code = kExitError;
+      return;
+    }
+    PushResult r;
+    Status s = PushWorkspace(*store, args->dir, args->workspace, args->opts, &r);
+    PrintSkipped(r.skipped);
+    if (!s.ok()) {
+      ctx.exit_code = ReportError("push", s);
+      return;
+    }
+    std::cout << "pushed " << args->dir << " to " << args->workspace << " in "
+              << store->Describe() << "\n"
+              << "  tarball: " << r.tarball_entries << " entries, " << HumanBytes(r.tarball_bytes)
+              << ", ETag " << r.tarball_etag << "\n"
+              << "  transcripts: " << r.transcripts_uploaded << " uploaded ("
+              << HumanBytes(r.transcript_bytes) << "), " << r.transcripts_unchanged
+              << " unchanged, " << r.transcripts_deleted << " deleted\n";
+    if (!r.skipped.empty()) std::cout << "  skipped: " << r.skipped.size() << " (listed above)\n";
+  });
+}
+
+void RegisterPull(CLI::App& app, CommandContext& ctx) {
+  struct Args {
+    std::string workspace, dir;
+    StoreFlags store;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("pull", "Recreate a workspace in a new or empty directory");
+  cmd->add_option("WORKSPACE", args->workspace, "Workspace name")->required();
+  cmd->add_option("DIR", args->dir, "Destination: must not exist or be empty")->required();
+  AddStoreFlags(cmd, &args->store);
+  cmd->callback([args, &ctx] {
+    auto store = OpenStoreOrReport(args->store);
+    if (!store) {
+      ctx.exit_code = kExitError;
+      return;
+    }
+    PullResult r;
+    Status s = PullWorkspace(*store, args->workspace, args->dir, PullOptions(), &r);
+    PrintSkipped(r.skipped);
+    if (!s.ok()) {
+      ctx.exit_code = ReportError("pull", s);
+      return;
+    }
+    std::cout << "pulled " << args->workspace << " (ETag " << r.tarball_etag << ") into "
+              << args->dir << ": " << r.tarball_entries << " tarball entries, " << r.transcripts
+              << " transcripts, " << HumanBytes(r.bytes_downloaded) << " downloaded\n";
+    if (!r.skipped.empty()) {
+      std::cout << "  skipped " << r.skipped.size() << " unsafe or unsupported entries (listed "
+                << "above)\n";
+    }
+  });
+}
+
+void RegisterLs(CLI::App& app, CommandContext& ctx) {
+  struct Args {
+    StoreFlags store;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("ls", "List the workspaces in a store");
+  AddStoreFlags(cmd, &args->store);
+  cmd->add_flag("--json", args->json, "Print JSON");
+  cmd->callback([args, &ctx] {
+    auto store = OpenStoreOrReport(args->store);
+    if (!store) {
+      ctx.exit_code = kExitError;
+      return;
+    }
+    std::vector<WorkspaceInfo> list;
+    Status s = ListWorkspaces(*store, &list);
+    if (!s.ok()) {
+      ctx.exit_code = ReportError("ls", s);
+      return;
+    }
+    if (args->json) {
+      nlohmann::json j = nlohmann::json::array();
+      for (const auto& w : list) {
+        j.push_back({{"workspace", w.name},
+                     {"etag", w.tarball_etag},
+                     {"tarball_bytes", w.tarball_bytes},
+                     {"modified", w.mtime_unix},
+                     {"transcripts", w.transcripts},
+                     {"transcript_bytes", w.transcript_bytes}});
+      }
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    std::printf("%-24s %-34s %10s %11s %10s  %s\n", "WORKSPACE", "ETAG", "TARBALL", "TRANSCRIPTS",
+                "T.BYTES", "MODIFIED (UTC)");
+    for (const auto& w : list) {
+      char when[32] = "-";
+      if (w.mtime_unix > 0) {
+        std::time_t t = w.mtime_unix;
+        std::tm tm;
+        gmtime_r(&t, &tm);
+        std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+      }
+      std::printf("%-24s %-34s %10s %11zu %10s  %s\n", w.name.c_str(),
+                  w.has_tarball ? w.tarball_etag.c_str() : "(no tarball)",
+                  HumanBytes(w.tarball_bytes).c_str(), w.transcripts,
+                  HumanBytes(w.transcript_bytes).c_str(), when);
+    }
+  });
+}
+
+void RegisterCat(CLI::App& app, CommandContext& ctx) {
+  struct Args {
+    std::string workspace, path;
+    StoreFlags store;
+    bool stats = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "cat", "Print one file of a workspace, fetching only the tarball blocks that hold it");
+  cmd->add_option("WORKSPACE", args->workspace, "Workspace name")->required();
+  cmd->add_option("PATH", args->path, "Path inside the workspace, e.g. settings.json")->required();
+  AddStoreFlags(cmd, &args->store);
+  cmd->add_flag("--stats", args->stats, "Print bytes fetched and requests made to stderr");
+  cmd->callback([args, &ctx] {
+    auto store = OpenStoreOrReport(args->store);
+    if (!store) {
+      ctx.exit_code = kExitError;
+      return;
+    }
+    Status s = ReadWorkspaceFile(*store, args->workspace, args->path,
+                                 [](const char* data, size_t len) -> Status {
+                                   if (std::fwrite(data, 1, len, stdout) != len) {
+                                     return Status::IOError("writing to stdout failed");
+                                   }
+                                   return Status::OK();
+                                 });
+    std::fflush(stdout);
+    if (args->stats) {
+      std::cerr << "ccfs cat: fetched " << store->stats().bytes_received.load() << " bytes in "
+                << store->stats().requests.load() << " requests\n";
+    }
+    if (!s.ok()) ctx.exit_code = ReportError("cat", s);
+  });
+}
+
+}  // namespace ccfs::cli
