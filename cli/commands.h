@@ -38,5 +38,6 @@ void RegisterPush(CLI::App& app, CommandContext& ctx);
 void RegisterPull(CLI::App& app, CommandContext& ctx);
 void RegisterLs(CLI::App& app, CommandContext& ctx);
 void RegisterCat(CLI::App& app, CommandContext& ctx);
+void RegisterSyncServer(CLI::App& app, CommandContext& ctx);
 
 }  // namespace ccfs::cli

@@ -1,0 +1,45 @@
+// What `ccfs status` shows about transcript sync: the overall state, the
+// last error, and per transcript the complete lines written locally vs the
+// lines the server has acknowledged.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ccfs {
+
+enum class SyncState {
+  kOk,                   // in step with the server, or sending
+  kBackingOff,           // the last request failed; retrying later
+  kStoppedUnauthorized,  // the server refused the token (401/403): not retrying
+};
+
+inline const char* SyncStateName(SyncState s) {
+  switch (s) {
+    case SyncState::kOk:
+      return "ok";
+    case SyncState::kBackingOff:
+      return "backing off";
+    case SyncState::kStoppedUnauthorized:
+      return "stopped: unauthorized";
+  }
+  return "?";
+}
+
+struct SyncFileStatus {
+  std::string rel_path;
+  int64_t lines_written = 0;  // complete lines seen in the local file
+  int64_t lines_acked = 0;    // lines the server holds
+};
+
+struct SyncStatus {
+  SyncState state = SyncState::kOk;
+  std::string last_error;  // "" when none since the last success
+  std::vector<SyncFileStatus> files;
+  int64_t pending_lines = 0;  // written but not yet acknowledged, over all files
+  int64_t requests = 0;       // HTTP requests attempted since start
+};
+
+}  // namespace ccfs
