@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "store/unique_fd.h"
+
 namespace ccfs {
 namespace {
 
@@ -28,32 +30,6 @@ constexpr size_t kChunkBytes = 256 * 1024;
 constexpr char kMetaDir[] = ".ccfs-store";
 // Temp files older than this are leftovers of a crashed PUT.
 constexpr time_t kStaleTempSeconds = 24 * 3600;
-
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) {
-      Reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { Reset(); }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 struct DirCloser {
   void operator()(DIR* d) const { ::closedir(d); }
@@ -120,19 +96,6 @@ std::string Unquoted(const std::string& etag) {
     return etag.substr(1, etag.size() - 2);
   }
   return etag;
-}
-
-Status WriteAll(int fd, const char* data, size_t len, const std::string& what) {
-  while (len > 0) {
-    ssize_t n = ::write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("write " + what, errno);
-    }
-    data += n;
-    len -= static_cast<size_t>(n);
-  }
-  return Status::OK();
 }
 
 // Creates `path` and any missing parents with mode 0700.
