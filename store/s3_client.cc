@@ -57,6 +57,41 @@ int RetryAfterMs(const std::string& value) {
   return static_cast<int>(std::min<uint64_t>(s * 1000, kRetryAfterCapMs));
 }
 
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 412:
+      return "Precondition Failed";
+    case 416:
+      return "Range Not Satisfiable";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace
 
 std::string S3Response::Header(const std::string& name) const {
@@ -111,7 +146,11 @@ Status S3Client::MapFailure(const S3Request& req, const std::string& url, const 
                             int retries) const {
   const int code = resp.status;
   std::string msg = "s3 " + req.method + " " + url + ": HTTP " + std::to_string(code);
-  if (!resp.error.code.empty()) msg += " " + resp.error.code;
+  if (!resp.error.code.empty()) {
+    msg += " " + resp.error.code;
+  } else if (const char* reason = ReasonPhrase(code)) {
+    msg += std::string(" ") + reason;  // HEAD and some errors carry no <Code>
+  }
   if (!resp.error.message.empty()) {
     msg += " (" + resp.error.message.substr(0, kMaxServerMessage) + ")";
   }
