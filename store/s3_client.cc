@@ -199,8 +199,12 @@ Status S3Client::Execute(const S3Request& req, S3Response* resp) {
 
   // Streamed GET state, kept across attempts so a retry resumes.
   const uint64_t base = req.range ? req.range->offset : 0;
-  const uint64_t end =
-      req.range ? req.range->offset + req.range->length : std::numeric_limits<uint64_t>::max();
+  // One past the last byte wanted; "to the end" when unbounded (or when
+  // offset + length would overflow).
+  constexpr uint64_t kToEnd = std::numeric_limits<uint64_t>::max();
+  const uint64_t end = req.range && req.range->length <= kToEnd - req.range->offset
+                           ? req.range->offset + req.range->length
+                           : kToEnd;
   uint64_t delivered = 0;
   std::string pinned_etag = req.if_match;
   Status sink_status;
@@ -221,7 +225,7 @@ Status S3Client::Execute(const S3Request& req, S3Response* resp) {
     if (req.if_none_match_any) headers.emplace_back("If-None-Match", "*");
     if (req.method == "GET" && (req.range || delivered > 0)) {
       std::string range = "bytes=" + std::to_string(base + delivered) + "-";
-      if (req.range) range += std::to_string(end - 1);
+      if (end != kToEnd) range += std::to_string(end - 1);
       headers.emplace_back("Range", range);
     }
 

@@ -106,6 +106,39 @@ TEST_F(S3FaultTest, HonoursRetryAfter) {
   EXPECT_LT(secs, 5.0);
 }
 
+// A server that accepts the request and never answers cannot hang us: the
+// attempt times out, is retried, and the call ends Unavailable in bounded time.
+TEST_F(S3FaultTest, SilentServerTimesOutAndIsRetried) {
+  FakeS3 server([](const FakeRequest&) { return FakeReply{"", false}; });
+  StoreOptions opts;
+  opts.request_timeout_ms = 300;
+  auto store = Open(server, 2, opts);
+  auto start = std::chrono::steady_clock::now();
+  ObjectInfo info;
+  Status s = store->Head("k", &info);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  EXPECT_NE(s.message().find("curl error 28"), std::string::npos) << s.message();
+  EXPECT_LT(secs, 5.0);
+  EXPECT_EQ(server.requests().size(), 3u);
+  EXPECT_EQ(store->stats().retries, 2u);
+}
+
+TEST_F(S3FaultTest, HugeRangeLengthMeansToTheEnd) {
+  FakeS3 server([](const FakeRequest& r) {
+    return Reply(206, "tail", {{"ETag", "\"e\""}, {"Content-Range", "bytes 6-9/10"}},
+                 r.method == "HEAD");
+  });
+  auto store = Open(server);
+  GetOptions opts;
+  opts.range = ByteRange{6, ~0ull};
+  std::string got;
+  ASSERT_TRUE(GetToString(*store, "k", opts, &got).ok());
+  EXPECT_EQ(got, "tail");
+  ASSERT_EQ(server.requests().size(), 1u);
+  EXPECT_EQ(server.requests()[0].Header("range"), "bytes=6-");
+}
+
 TEST_F(S3FaultTest, EveryRequestIsSignedWithContentSha256) {
   FakeS3 server([](const FakeRequest& r) {
     if (r.method == "HEAD") return Reply(404, "", {}, true);
