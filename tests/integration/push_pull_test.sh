@@ -38,7 +38,7 @@ for store in "file://$T/store" "$(s3_store)"; do
   check "pulled tree equals the source" diff -r "$src" "$out"
   # Modes survive: .credentials.json stays 0600, hooks stay executable.
   [[ $(stat -c %a "$out/.credentials.json") == 600 ]] || fail ".credentials.json mode not 600"
-  hook=$(cd "$src" && find plugins -name '*.sh' | head -1)
+  hook=$(cd "$src" && find plugins -name '*.sh' -print -quit)
   [[ $(stat -c %a "$out/$hook") == 755 ]] || fail "$hook mode not 755"
 
   # The stored tarball is a plain tar.gz: gzip -t, tar xzf, bsdtar.
@@ -59,7 +59,7 @@ for store in "file://$T/store" "$(s3_store)"; do
   [[ -n $fetched ]] || fail "cat --stats printed no byte count: $(cat "$T/stats.err")"
   echo "cat settings.json fetched $fetched of $total bytes"
   ((fetched * 20 < total)) || fail "ranged read fetched $fetched of $total bytes (want < 5%)"
-  tr=$(cd "$src" && find projects -name '*.jsonl' | head -1)
+  tr=$(cd "$src" && find projects -name '*.jsonl' -print -quit)
   "$CCFS" cat "$ws" "$tr" --store "$store" >"$T/tr.out"
   check "cat of a transcript" cmp "$src/$tr" "$T/tr.out"
 
