@@ -39,5 +39,11 @@ void RegisterPull(CLI::App& app, CommandContext& ctx);
 void RegisterLs(CLI::App& app, CommandContext& ctx);
 void RegisterCat(CLI::App& app, CommandContext& ctx);
 void RegisterSyncServer(CLI::App& app, CommandContext& ctx);
+// The FUSE mount and the commands that drive it (cli/cmd_mount.cc, cmd_exec.cc).
+void RegisterMount(CLI::App& app, CommandContext& ctx);
+void RegisterUmount(CLI::App& app, CommandContext& ctx);
+void RegisterFlush(CLI::App& app, CommandContext& ctx);
+void RegisterStatus(CLI::App& app, CommandContext& ctx);
+void RegisterExec(CLI::App& app, CommandContext& ctx);
 
 }  // namespace ccfs::cli

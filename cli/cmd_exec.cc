@@ -1,0 +1,147 @@
+// ccfs exec WORKSPACE -- CMD ARGS...: one Claude Code turn on a private
+// mount. Mounts the workspace on a fresh temporary directory (lazy hydration
+// by default: the turn moves only the bytes it touches), runs CMD with
+// CLAUDE_CONFIG_DIR pointing there, then flushes and unmounts.
+// Exit code: CMD's (128+N if a signal killed it), or kExitFlushFailed (75)
+// when CMD ran but the flush failed; the changes then stay in the cache for
+// a later `ccfs mount` to push.
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "fs/cache_dir.h"
+#include "fs/daemon.h"
+#include "fs/mount.h"
+#include "store/workspace_layout.h"
+
+extern char** environ;
+
+namespace ccfs::cli {
+
+namespace {
+
+struct ExecArgs {
+  StoreFlags store;
+  std::string workspace;
+  std::vector<std::string> command;
+  std::string cache;
+  std::string hydrate = "lazy";
+  bool read_only = false;
+};
+
+// Starts argv with CLAUDE_CONFIG_DIR=dir and default signal handling.
+Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& dir) {
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "CLAUDE_CONFIG_DIR=", 18) != 0) env_store.emplace_back(*e);
+  }
+  env_store.push_back("CLAUDE_CONFIG_DIR=" + dir);
+  std::vector<char*> env;
+  for (auto& e : env_store) env.push_back(e.data());
+  env.push_back(nullptr);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, args[0], nullptr, &attr, args.data(), env.data());
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Status::FromErrno("cannot run " + argv[0], rc);
+  return pid;
+}
+
+int RunExec(ExecArgs& a) {
+  if (Status s = ValidateWorkspaceName(a.workspace); !s.ok()) return ReportError("exec", s);
+  if (a.command.empty()) {
+    return ReportError("exec", Status::InvalidArgument("no command given after --"));
+  }
+  SignalWatcher signals;  // before any thread starts
+  std::string tmpl =
+      std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/ccfs-exec-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    return ReportError("exec", Status::FromErrno("mkdtemp " + tmpl, errno));
+  }
+  const std::string dir = tmpl;
+  struct DirRemover {
+    std::string dir;
+    ~DirRemover() { ::rmdir(dir.c_str()); }
+  } remover{dir};
+
+  std::unique_ptr<ObjectStore> store = OpenStoreOrReport(a.store);
+  if (store == nullptr) return kExitError;
+  MountOptions options;
+  options.store_url = a.store.url.empty() ? DefaultStoreUrl() : a.store.url;
+  options.workspace = a.workspace;
+  options.mountpoint = dir;
+  options.cache_root = a.cache.empty() ? DefaultCacheRoot(options.store_url, a.workspace) : a.cache;
+  options.read_only = a.read_only;
+  options.hydrate = a.hydrate == "background" ? HydrateMode::kBackground : HydrateMode::kLazy;
+  if (Status s = MakeDirs(options.cache_root, 0700); !s.ok()) return ReportError("exec", s);
+  auto prepared = Mount::Prepare(std::move(store), options);
+  if (!prepared.ok()) return ReportError("exec", prepared.status());
+  std::unique_ptr<Mount> mount = std::move(prepared).value();
+  if (Status s = mount->Start(); !s.ok()) return ReportError("exec", s);
+
+  auto child = Spawn(a.command, dir);
+  int cmd_code = 127;
+  if (!child.ok()) {
+    std::cerr << "ccfs exec: " << child.status().ToString() << "\n";
+  } else {
+    pid_t pid = *child;
+    // Ctrl-C and friends go to the command; the mount ends after it.
+    signals.Start([pid](int sig) { ::kill(pid, sig); });
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    cmd_code = WIFEXITED(status) ? WEXITSTATUS(status)
+                                 : (WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1);
+  }
+  FlushReport report;
+  Status flushed = EndMount(*mount, /*busy_wait_ms=*/5000, &report);
+  if (!flushed.ok()) {
+    std::cerr << "ccfs exec: the command's changes were not flushed: " << flushed.ToString()
+              << "\n";
+    return kExitFlushFailed;
+  }
+  return cmd_code;
+}
+
+}  // namespace
+
+void RegisterExec(CLI::App& app, CommandContext& ctx) {
+  auto args = std::make_shared<ExecArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "exec",
+      "Run a command with CLAUDE_CONFIG_DIR on a private mount of WORKSPACE, then flush. Exits "
+      "with the command's code, or 75 if the flush failed (changes kept in the cache)");
+  cmd->add_option("workspace", args->workspace, "Workspace name")->required();
+  cmd->add_option("command", args->command, "The command and its arguments (after --)")->required();
+  cmd->add_option("--hydrate", args->hydrate,
+                  "lazy: fetch only what the command opens (default); background: stream "
+                  "everything in")
+      ->check(CLI::IsMember({"background", "lazy"}));
+  cmd->add_option("--cache", args->cache,
+                  "Cache dir (default ~/.cache/ccfs/<store-hash>/<workspace>)");
+  cmd->add_flag("--read-only", args->read_only, "Mount read-only (nothing is flushed)");
+  AddStoreFlags(cmd, &args->store);
+  cmd->callback([args, &ctx] { ctx.exit_code = RunExec(*args); });
+}
+
+}  // namespace ccfs::cli

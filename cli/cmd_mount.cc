@@ -1,0 +1,359 @@
+// ccfs mount | umount | flush | status: a workspace as a FUSE mount, and the
+// commands that talk to a running mount over its control socket
+// (fs/control.h).
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "fs/cache_dir.h"
+#include "fs/control.h"
+#include "fs/daemon.h"
+#include "fs/mount.h"
+#include "store/workspace_layout.h"
+
+namespace ccfs::cli {
+
+namespace {
+
+struct MountArgs {
+  StoreFlags store;
+  std::string workspace;
+  std::string mountpoint;
+  std::string cache;
+  std::string hydrate = "background";
+  bool foreground = false;
+  bool read_only = false;
+  bool discard_local = false;
+  bool allow_other = false;
+};
+
+// True if `path` is a mountpoint in /proc/self/mountinfo.
+bool IsMounted(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    // id parent major:minor root mountpoint ...
+    size_t pos = 0;
+    for (int field = 0; field < 4 && pos != std::string::npos; ++field) {
+      pos = line.find(' ', pos);
+      if (pos != std::string::npos) ++pos;
+    }
+    if (pos == std::string::npos) continue;
+    size_t end = line.find(' ', pos);
+    if (line.substr(pos, end - pos) == path) return true;
+  }
+  return false;
+}
+
+// The control socket of the mount at `mountpoint`, or exit code via *code.
+bool SocketFor(const std::string& what, const std::string& mountpoint, std::string* abs,
+               std::string* socket, int* code) {
+  auto mp = AbsoluteMountpoint(mountpoint);
+  if (!mp.ok()) {
+    *code = ReportError(what, mp.status());
+    return false;
+  }
+  auto s = ControlSocketPath(*mp);
+  if (!s.ok()) {
+    *code = ReportError(what, s.status());
+    return false;
+  }
+  *abs = *mp;
+  *socket = *s;
+  return true;
+}
+
+int NoMountError(const std::string& what, const std::string& mp) {
+  if (IsMounted(mp)) {
+    std::cerr << "ccfs " << what << ": " << mp
+              << " is mounted but no ccfs process answers for it (crashed?); unmount it with "
+                 "`fusermount3 -u "
+              << mp << "`; unflushed changes are kept in the cache for the next mount\n";
+  } else {
+    std::cerr << "ccfs " << what << ": " << mp << " is not a ccfs mount\n";
+  }
+  return kExitError;
+}
+
+void PrintFlushOutcome(const std::string& what, const nlohmann::json& j) {
+  const auto& r = j.value("report", nlohmann::json::object());
+  if (!j.value("ok", false)) {
+    std::cerr << "ccfs " << what << ": " << j.value("error", std::string("flush failed")) << "\n";
+    return;
+  }
+  if (r.value("nothing_to_flush", false)) {
+    std::cerr << "ccfs " << what << ": nothing to flush\n";
+    return;
+  }
+  std::cerr << "ccfs " << what << ": flushed";
+  if (r.value("tarball_written", false)) {
+    std::cerr << " tarball (" << r.value("tarball_entries", 0) << " entries, "
+              << r.value("tarball_bytes", 0) << " bytes)";
+  }
+  std::cerr << ", " << r.value("transcripts_uploaded", 0) << " transcripts up, "
+            << r.value("transcripts_deleted", 0) << " deleted; ETag "
+            << r.value("new_etag", std::string()) << "\n";
+  for (const auto& skipped : r.value("skipped", nlohmann::json::array())) {
+    std::cerr << "ccfs " << what << ": not stored: " << skipped.get<std::string>() << "\n";
+  }
+}
+
+int RunMountCommand(MountArgs& a) {
+  if (Status s = ValidateWorkspaceName(a.workspace); !s.ok()) return ReportError("mount", s);
+  auto mp = AbsoluteMountpoint(a.mountpoint);
+  if (!mp.ok()) return ReportError("mount", mp.status());
+  struct stat st;
+  if (::stat(mp->c_str(), &st) != 0) {
+    int err = errno;
+    if (err == ENOTCONN) {
+      std::cerr << "ccfs mount: " << *mp << " is a dead mount; run `fusermount3 -u " << *mp
+                << "` first\n";
+      return kExitError;
+    }
+    return ReportError("mount", Status::FromErrno(*mp, err));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return ReportError("mount", Status::InvalidArgument(*mp + " is not a directory"));
+  }
+  auto sock = ControlSocketPath(*mp);
+  if (!sock.ok()) return ReportError("mount", sock.status());
+  nlohmann::json reply;
+  if (ControlCall(*sock, {{"op", "status"}}, &reply, 5000).ok()) {
+    std::cerr << "ccfs mount: " << *mp << " is already a ccfs mount (workspace "
+              << reply.value("workspace", std::string("?")) << ")\n";
+    return kExitError;
+  }
+  MountOptions options;
+  options.store_url = a.store.url.empty() ? DefaultStoreUrl() : a.store.url;
+  options.workspace = a.workspace;
+  options.mountpoint = *mp;
+  options.cache_root = a.cache.empty() ? DefaultCacheRoot(options.store_url, a.workspace) : a.cache;
+  options.read_only = a.read_only;
+  options.hydrate = a.hydrate == "lazy" ? HydrateMode::kLazy : HydrateMode::kBackground;
+  options.discard_local = a.discard_local;
+  options.allow_other = a.allow_other;
+  if (Status s = MakeDirs(options.cache_root, 0700); !s.ok()) return ReportError("mount", s);
+
+  auto run = [&](const ReadyFn& ready) -> int {
+    std::unique_ptr<ObjectStore> store = OpenStoreOrReport(a.store);
+    if (store == nullptr) {
+      ready(Status::InvalidArgument("cannot open store " + options.store_url));
+      return kExitError;
+    }
+    return ServeMount(std::move(store), options, ready);
+  };
+  if (a.foreground) {
+    return run([&](const Status& s) {
+      if (!s.ok()) std::cerr << "ccfs mount: " << s.ToString() << "\n";
+    });
+  }
+  return Daemonize(options.cache_root + "/mount.log", run);
+}
+
+int RunUmount(const std::string& mountpoint, bool force, int timeout_s) {
+  std::string mp, sock;
+  int code = kExitError;
+  if (!SocketFor("umount", mountpoint, &mp, &sock, &code)) return code;
+  if (force) {
+    nlohmann::json reply;
+    Status s = ControlCall(sock, {{"op", "flush"}, {"force", true}}, &reply, -1);
+    if (s.IsNotFound()) return NoMountError("umount", mp);
+    if (!s.ok()) return ReportError("umount", s);
+    PrintFlushOutcome("umount", reply);
+    if (!reply.value("ok", false)) return reply.value("exit_code", kExitError);
+  }
+  auto client = ControlClient::Connect(sock);
+  if (!client.ok()) {
+    if (client.status().IsNotFound()) return NoMountError("umount", mp);
+    return ReportError("umount", client.status());
+  }
+  nlohmann::json ack;
+  Status s = (*client)->Send({{"op", "wait-exit"}});
+  if (s.ok()) s = (*client)->Receive(&ack, 10000);
+  if (!s.ok()) return ReportError("umount", s);
+  // The kernel writes back dirty pages during the unmount; the mount process
+  // then flushes and reports to us.
+  std::string cmd = "fusermount3 -u -q '" + mp + "'";
+  int rc = ::geteuid() == 0 ? ::umount2(mp.c_str(), 0) : std::system(cmd.c_str());
+  if (rc != 0) {
+    std::cerr << "ccfs umount: cannot unmount " << mp
+              << (::geteuid() == 0 ? std::string(": ") + std::strerror(errno) : std::string())
+              << " (still in use? close the files and shells using it)\n";
+    return kExitError;
+  }
+  nlohmann::json event;
+  s = (*client)->Receive(&event, timeout_s > 0 ? timeout_s * 1000 : -1);
+  if (!s.ok()) {
+    std::cerr << "ccfs umount: unmounted, but the mount process did not report its final flush ("
+              << s.ToString() << "); see its log in the cache dir\n";
+    return kExitError;
+  }
+  PrintFlushOutcome("umount", event);
+  // Wait (briefly) for the process to let go of the cache.
+  nlohmann::json ignored;
+  (*client)->Receive(&ignored, 30000);
+  return event.value("exit_code", kExitError);
+}
+
+int RunFlush(const std::string& mountpoint, bool force, bool json) {
+  std::string mp, sock;
+  int code = kExitError;
+  if (!SocketFor("flush", mountpoint, &mp, &sock, &code)) return code;
+  nlohmann::json reply;
+  Status s = ControlCall(sock, {{"op", "flush"}, {"force", force}}, &reply, -1);
+  if (s.IsNotFound()) return NoMountError("flush", mp);
+  if (!s.ok()) return ReportError("flush", s);
+  if (json) std::cout << reply.dump(2) << "\n";
+  PrintFlushOutcome("flush", reply);
+  return reply.value("exit_code", kExitError);
+}
+
+void PrintStatus(const nlohmann::json& j) {
+  auto h = j.value("hydration", nlohmann::json::object());
+  auto st = j.value("store_stats", nlohmann::json::object());
+  std::cout << j.value("mountpoint", std::string()) << ": workspace "
+            << j.value("workspace", std::string()) << " from " << j.value("store", std::string())
+            << (j.value("read_only", false) ? " (read-only)" : "") << "\n"
+            << "  base ETag:   " << j.value("base_etag", std::string("<none: new workspace>"))
+            << "\n"
+            << "  files:       " << j.value("files", 0) << " (" << j.value("dirty_files", 0)
+            << " dirty, " << j.value("cached_files", 0) << " cached, " << j.value("remote_files", 0)
+            << " not hydrated), " << j.value("dirs", 0) << " dirs, " << j.value("symlinks", 0)
+            << " symlinks\n"
+            << "  hydration:   " << j.value("hydrate", std::string()) << ", "
+            << static_cast<int>(j.value("hydrated_percent", 0.0)) << "% of files local; "
+            << st.value("bytes_received", 0) << " bytes fetched in " << st.value("requests", 0)
+            << " requests\n"
+            << "  cache:       " << j.value("cache", std::string()) << "\n";
+  std::string err = h.value("last_error", std::string());
+  if (!err.empty()) std::cout << "  last error:  " << err << "\n";
+  if (j.contains("last_flush")) {
+    const auto& f = j["last_flush"];
+    std::cout << "  last flush:  "
+              << (f.value("ok", false) ? "ok" : f.value("error", std::string("failed"))) << "\n";
+  }
+}
+
+int RunStatus(const std::string& mountpoint, bool json) {
+  std::vector<std::string> sockets;
+  std::string mp;
+  if (!mountpoint.empty()) {
+    std::string sock;
+    int code = kExitError;
+    if (!SocketFor("status", mountpoint, &mp, &sock, &code)) return code;
+    sockets.push_back(sock);
+  } else {
+    sockets = ListControlSockets();
+  }
+  nlohmann::json all = nlohmann::json::array();
+  for (const std::string& sock : sockets) {
+    nlohmann::json reply;
+    Status s = ControlCall(sock, {{"op", "status"}}, &reply, 10000);
+    if (s.IsNotFound()) {
+      if (!mountpoint.empty()) return NoMountError("status", mp);
+      continue;  // a socket left by a dead mount
+    }
+    if (!s.ok()) return ReportError("status", s);
+    reply.erase("ok");
+    all.push_back(reply);
+  }
+  if (json) {
+    std::cout << (mountpoint.empty() ? all.dump(2) : all.at(0).dump(2)) << "\n";
+  } else if (all.empty()) {
+    std::cout << "no ccfs mounts\n";
+  } else {
+    for (const auto& j : all) PrintStatus(j);
+  }
+  return kExitOk;
+}
+
+// The commands that talk to a running mount use the mount's own store; they
+// accept the store flags anyway so scripts can pass the same flags to every
+// ccfs command.
+std::shared_ptr<StoreFlags> AddIgnoredStoreFlags(CLI::App* cmd) {
+  auto unused = std::make_shared<StoreFlags>();
+  AddStoreFlags(cmd, unused.get());
+  return unused;  // the command's callback keeps it alive
+}
+
+}  // namespace
+
+void RegisterMount(CLI::App& app, CommandContext& ctx) {
+  auto args = std::make_shared<MountArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "mount", "Mount a workspace (lazily hydrated; changes flushed at unmount)");
+  cmd->add_option("workspace", args->workspace, "Workspace name")->required();
+  cmd->add_option("mountpoint", args->mountpoint, "Directory to mount on")->required();
+  cmd->add_flag("-f,--foreground", args->foreground, "Stay in the foreground (log to stderr)");
+  cmd->add_flag("--read-only", args->read_only, "Mount read-only (nothing is ever flushed)");
+  cmd->add_option("--hydrate", args->hydrate,
+                  "background: stream the whole workspace in at once (default); lazy: fetch "
+                  "only what is opened")
+      ->check(CLI::IsMember({"background", "lazy"}));
+  cmd->add_option("--cache", args->cache,
+                  "Cache dir (default ~/.cache/ccfs/<store-hash>/<workspace>)");
+  cmd->add_flag("--discard-local", args->discard_local,
+                "Drop unflushed local changes in the cache and start from the store's version");
+  cmd->add_flag("--allow-other", args->allow_other,
+                "Let other users see the mount (needs user_allow_other in /etc/fuse.conf)");
+  AddStoreFlags(cmd, &args->store);
+  cmd->callback([args, &ctx] { ctx.exit_code = RunMountCommand(*args); });
+}
+
+void RegisterUmount(CLI::App& app, CommandContext& ctx) {
+  auto mountpoint = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
+  auto timeout = std::make_shared<int>(0);
+  CLI::App* cmd = app.add_subcommand(
+      "umount", "Flush and unmount; the exit code says whether the flush succeeded (3: conflict)");
+  cmd->add_option("mountpoint", *mountpoint, "The mount")->required();
+  cmd->add_flag("--force", *force,
+                "On a conflict, overwrite the store's version with this mount's");
+  cmd->add_option("--timeout", *timeout, "Seconds to wait for the flush (default: no limit)");
+  auto store_flags = AddIgnoredStoreFlags(cmd);
+  cmd->callback([=, &ctx] {
+    (void)store_flags;
+    ctx.exit_code = RunUmount(*mountpoint, *force, *timeout);
+  });
+}
+
+void RegisterFlush(CLI::App& app, CommandContext& ctx) {
+  auto mountpoint = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
+  auto json = std::make_shared<bool>(false);
+  CLI::App* cmd =
+      app.add_subcommand("flush", "Write a mount's changes to the store now (stays mounted)");
+  cmd->add_option("mountpoint", *mountpoint, "The mount")->required();
+  cmd->add_flag("--force", *force,
+                "On a conflict, overwrite the store's version with this mount's");
+  cmd->add_flag("--json", *json, "Print the flush report as JSON");
+  auto store_flags = AddIgnoredStoreFlags(cmd);
+  cmd->callback([=, &ctx] {
+    (void)store_flags;
+    ctx.exit_code = RunFlush(*mountpoint, *force, *json);
+  });
+}
+
+void RegisterStatus(CLI::App& app, CommandContext& ctx) {
+  auto mountpoint = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand(
+      "status", "Show a mount (or all mounts): base ETag, dirty files, hydration progress");
+  cmd->add_option("mountpoint", *mountpoint, "The mount (default: every mount of this user)");
+  cmd->add_flag("--json", *json, "Print JSON");
+  auto store_flags = AddIgnoredStoreFlags(cmd);
+  cmd->callback([=, &ctx] {
+    (void)store_flags;
+    ctx.exit_code = RunStatus(*mountpoint, *json);
+  });
+}
+
+}  // namespace ccfs::cli

@@ -1,0 +1,82 @@
+#include "fs/content_cache.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace ccfs {
+
+Result<std::shared_ptr<UniqueFd>> ContentCache::Open(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = open_.find(ino); it != open_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second.pos);
+    return it->second.fd;
+  }
+  std::string path = Path(ino);
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    return err == ENOENT ? Status::NotFound("content of inode " + std::to_string(ino))
+                         : Status::FromErrno("open " + path, err);
+  }
+  auto holder = std::make_shared<UniqueFd>(fd);
+  while (open_.size() >= max_open_ && !lru_.empty()) {
+    open_.erase(lru_.back());
+    lru_.pop_back();
+  }
+  lru_.push_front(ino);
+  open_[ino] = Slot{holder, lru_.begin()};
+  return holder;
+}
+
+void ContentCache::Evict(uint64_t ino) {
+  auto it = open_.find(ino);
+  if (it == open_.end()) return;
+  lru_.erase(it->second.pos);
+  open_.erase(it);
+}
+
+Status ContentCache::CreateEmpty(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Evict(ino);
+  std::string path = Path(ino);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno("create " + path, errno);
+  ::close(fd);
+  return Status::OK();
+}
+
+Status ContentCache::Install(uint64_t ino, const std::string& tmp_path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Evict(ino);
+  std::string path = Path(ino);
+  if (::rename(tmp_path.c_str(), path.c_str()) != 0) {
+    return Status::FromErrno("rename " + tmp_path + " to " + path, errno);
+  }
+  return Status::OK();
+}
+
+Status ContentCache::Remove(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Evict(ino);
+  std::string path = Path(ino);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return Status::FromErrno("unlink " + path, errno);
+  }
+  return Status::OK();
+}
+
+void ContentCache::CloseAll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  open_.clear();
+  lru_.clear();
+}
+
+std::string ContentCache::TempPath(const std::string& prefix) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return dir_->TmpDir() + "/" + prefix + "." + std::to_string(::getpid()) + "." +
+         std::to_string(++temp_counter_);
+}
+
+}  // namespace ccfs

@@ -1,0 +1,269 @@
+#include "fs/flusher.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <set>
+
+#include "fs/remote_tree.h"
+#include "fs/tarball_repack.h"
+#include "store/parallel.h"
+#include "store/workspace_layout.h"
+
+namespace ccfs {
+
+struct Flusher::Plan {
+  std::vector<SnapshotEntry> snapshot;
+  uint64_t change_count = 0;
+  std::shared_ptr<const TarballVersion> base;
+  std::map<std::string, BaseTranscript> base_transcripts;
+  std::vector<const SnapshotEntry*> uploads;  // transcripts to put
+  std::vector<std::string> deletes;           // transcript paths to remove
+  std::vector<const SnapshotEntry*> tarball_side;
+  bool tarball_changed = false;
+  std::string if_match;  // the tarball version the PUT replaces ("" = create)
+};
+
+namespace {
+
+// Copies `src` to a new file `dst` (a stable snapshot for an upload whose
+// source may still be appended to).
+Status CopyFile(const std::string& src, const std::string& dst) {
+  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return Status::FromErrno("open " + src, errno);
+  UniqueFd in_guard(in);
+  int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (out < 0) return Status::FromErrno("create " + dst, errno);
+  UniqueFd out_guard(out);
+  for (;;) {
+    ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno("copy " + src, errno);
+    }
+    if (n == 0) break;
+  }
+  if (::close(out_guard.release()) != 0) return Status::FromErrno("close " + dst, errno);
+  return Status::OK();
+}
+
+bool IsUnchangedTranscript(const SnapshotEntry& e,
+                           const std::map<std::string, BaseTranscript>& base) {
+  const NodeInfo& n = e.node;
+  if (n.state == ContentState::kDirty || n.origin_kind != OriginKind::kTranscript ||
+      n.origin_path != e.path) {
+    return false;
+  }
+  auto it = base.find(e.path);
+  return it != base.end() && it->second.etag == n.origin_etag;
+}
+
+}  // namespace
+
+Status Flusher::Conflict(const std::string& what, const std::string& remote_etag,
+                         FlushReport* report) {
+  report->remote_etag = remote_etag;
+  return Status::PreconditionFailed(
+      "conflict: workspace '" + workspace_ + "' changed in the store since this mount's base (" +
+      what + "). Nothing was lost: every local change stays in " + cache_->root() +
+      " and in the mount. Automatic merging is not implemented yet. To keep your version, run "
+      "`ccfs flush --force MOUNTPOINT` (or `ccfs umount --force`), which overwrites the "
+      "store's; to drop it, unmount and `ccfs mount --discard-local " +
+      workspace_ + " MOUNTPOINT` to start from the store's version.");
+}
+
+Status Flusher::Flush(const FlushOptions& options, FlushReport* report) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto start = std::chrono::steady_clock::now();
+  *report = FlushReport{};
+  uint64_t sent_before = store_->stats().bytes_sent.load();
+  Plan plan;
+  Status s = MakePlan(options, &plan, report);
+  if (s.ok() && !report->nothing_to_flush) {
+    // The background stream reads the base this flush replaces.
+    hydrator_->StopBackground();
+    s = Precheck(options, &plan, report);
+    if (s.ok()) s = UploadTranscripts(options, &plan, report);
+    if (s.ok() && plan.tarball_changed) s = WriteTarball(&plan, report);
+    if (s.ok()) s = DeleteTranscripts(options, &plan, report);
+  }
+  if (s.ok() && table_->MarkCleanIf(plan.change_count)) {
+    report->clean_after = true;
+    s = db_->SetValue("local_changes", "0");
+  }
+  report->new_etag = base_->tarball()->etag;
+  report->bytes_uploaded = store_->stats().bytes_sent.load() - sent_before;
+  report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!s.ok()) spdlog::error("flush of {}: {}", workspace_, s.ToString());
+  return s;
+}
+
+Status Flusher::MakePlan(const FlushOptions& options, Plan* plan, FlushReport* report) {
+  CCFS_RETURN_IF_ERROR(table_->PersistWrittenFiles());
+  plan->change_count = table_->change_count();
+  table_->Snapshot(&plan->snapshot);
+  plan->base = base_->tarball();
+  plan->base_transcripts = base_->transcripts();
+  report->base_etag = plan->base->etag;
+  plan->if_match = plan->base->etag;
+
+  std::set<std::string> live;
+  for (const SnapshotEntry& e : plan->snapshot) {
+    if (OnTarballSide(e)) plan->tarball_side.push_back(&e);
+    if (e.node.type != NodeType::kFile || !IsTranscriptPath(e.path)) continue;
+    live.insert(e.path);
+    if (!IsUnchangedTranscript(e, plan->base_transcripts)) plan->uploads.push_back(&e);
+  }
+  for (const auto& [path, t] : plan->base_transcripts) {
+    if (!live.count(path)) plan->deletes.push_back(path);
+  }
+  // A workspace that does not exist yet is created by its first flush, even
+  // with an empty tree, so that it exists from then on.
+  plan->tarball_changed =
+      !SameAsBase(plan->tarball_side, *plan->base) &&
+      !(plan->base->etag.empty() && plan->snapshot.empty() && !table_->has_changes());
+  report->nothing_to_flush =
+      plan->uploads.empty() && plan->deletes.empty() && !plan->tarball_changed && !options.force;
+  return Status::OK();
+}
+
+Status Flusher::Precheck(const FlushOptions& options, Plan* plan, FlushReport* report) {
+  ObjectInfo head;
+  CCFS_RETURN_IF_ERROR(HeadTarball(*store_, workspace_, &head));
+  if (options.force) {
+    // Replace whatever is there now (still conditional on that version).
+    if (head.etag != plan->base->etag) plan->tarball_changed = true;
+    plan->if_match = head.etag;
+    return Status::OK();
+  }
+  if (head.etag != plan->base->etag) {
+    return Conflict("base ETag " + (plan->base->etag.empty() ? "<none>" : plan->base->etag) +
+                        ", the store has " + (head.etag.empty() ? "<none>" : head.etag),
+                    head.etag, report);
+  }
+  // Deleting is unconditional on S3: make sure nobody appended meanwhile.
+  for (const std::string& path : plan->deletes) {
+    ObjectInfo info;
+    Status s = store_->Head(TranscriptKey(workspace_, path), &info);
+    if (s.IsNotFound()) continue;
+    CCFS_RETURN_IF_ERROR(s);
+    if (info.etag != plan->base_transcripts[path].etag) {
+      return Conflict("transcript " + path + " was changed there and deleted here", head.etag,
+                      report);
+    }
+  }
+  return Status::OK();
+}
+
+Status Flusher::UploadTranscripts(const FlushOptions& options, Plan* plan, FlushReport* report) {
+  std::atomic<size_t> uploaded{0};
+  std::mutex conflict_mu;
+  std::string conflict_path;
+  Status s = ParallelFor(plan->uploads.size(), options.parallel_uploads, [&](size_t i) -> Status {
+    const SnapshotEntry& e = *plan->uploads[i];
+    if (hydrator_->EnsureLocal(e.node.ino) != 0) {
+      return Status::IOError("cannot read " + e.path + " to upload it: " + hydrator_->last_error());
+    }
+    std::string tmp = content_->TempPath("upload");
+    Status st = CopyFile(content_->Path(e.node.ino), tmp);
+    struct stat sb {};
+    if (st.ok() && ::stat(tmp.c_str(), &sb) != 0) st = Status::FromErrno("stat " + tmp, errno);
+    PutOptions put;
+    auto base = plan->base_transcripts.find(e.path);
+    if (options.force) {
+      // unconditional
+    } else if (base != plan->base_transcripts.end()) {
+      put.if_match = base->second.etag;
+    } else {
+      put.if_none_match_any = true;
+    }
+    put.content_type = "application/x-ndjson";
+    ObjectInfo info;
+    if (st.ok()) st = store_->PutFile(TranscriptKey(workspace_, e.path), tmp, put, &info);
+    ::unlink(tmp.c_str());
+    if (st.IsPreconditionFailed()) {
+      std::lock_guard<std::mutex> lock(conflict_mu);
+      conflict_path = e.path;
+      return st;
+    }
+    CCFS_RETURN_IF_ERROR(st.Annotate("uploading " + e.path));
+    BaseTranscript t{e.path, info.etag, static_cast<uint64_t>(sb.st_size),
+                     static_cast<int64_t>(sb.st_mtime)};
+    base_->PutTranscript(t);
+    CCFS_RETURN_IF_ERROR(db_->PutBaseTranscript(t));
+    table_->NoteFlushed(e.node.ino, e.node.data_gen, OriginKind::kTranscript, e.path, info.etag);
+    ++uploaded;
+    return Status::OK();
+  });
+  report->transcripts_uploaded = uploaded;
+  if (s.IsPreconditionFailed()) {
+    return Conflict("transcript " + conflict_path + " was changed there too", plan->base->etag,
+                    report);
+  }
+  return s;
+}
+
+Status Flusher::WriteTarball(Plan* plan, FlushReport* report) {
+  // Every member's bytes are needed for the repack: fetch the still-remote
+  // ones in one pass over the base (large ranged GETs, not one per file).
+  CCFS_RETURN_IF_ERROR(hydrator_->HydrateTarballMembers().Annotate("fetching the base tarball"));
+  for (const SnapshotEntry* e : plan->tarball_side) {
+    if (e->node.type == NodeType::kFile && hydrator_->EnsureLocal(e->node.ino) != 0) {
+      return Status::IOError("cannot read " + e->path +
+                             " to repack it: " + hydrator_->last_error());
+    }
+  }
+  std::string out = content_->TempPath("tarball");
+  TarIndex index;
+  Status s = RepackTarball(plan->tarball_side, *content_, out, &index, &report->skipped);
+  PutOptions put;
+  if (plan->if_match.empty()) {
+    put.if_none_match_any = true;
+  } else {
+    put.if_match = plan->if_match;
+  }
+  put.content_type = "application/gzip";
+  ObjectInfo info;
+  struct stat sb {};
+  if (s.ok() && ::stat(out.c_str(), &sb) != 0) s = Status::FromErrno("stat " + out, errno);
+  if (s.ok()) s = store_->PutFile(TarballKey(workspace_), out, put, &info);
+  ::unlink(out.c_str());
+  if (s.IsPreconditionFailed()) {
+    ObjectInfo head;
+    HeadTarball(*store_, workspace_, &head);
+    return Conflict("the tarball PUT was refused", head.etag, report);
+  }
+  CCFS_RETURN_IF_ERROR(s.Annotate("uploading the tarball"));
+  report->tarball_written = true;
+  report->tarball_bytes = static_cast<uint64_t>(sb.st_size);
+  report->tarball_entries = index.entries.size();
+
+  auto version =
+      TarballVersion::Make(info.etag, static_cast<uint64_t>(sb.st_size), true, std::move(index));
+  Status cached = SaveCachedIndex(*cache_, *version);
+  if (!cached.ok()) spdlog::warn("caching the new index: {}", cached.ToString());
+  base_->set_tarball(version);
+  CCFS_RETURN_IF_ERROR(db_->SetValue("base_etag", info.etag));
+  CCFS_RETURN_IF_ERROR(db_->SetValue("base_size", std::to_string(sb.st_size)));
+  for (const SnapshotEntry* e : plan->tarball_side) {
+    if (version->Find(e->path) == nullptr) continue;  // skipped symlink
+    table_->NoteFlushed(e->node.ino, e->node.data_gen, OriginKind::kTarball, e->path, info.etag);
+  }
+  return Status::OK();
+}
+
+Status Flusher::DeleteTranscripts(const FlushOptions&, Plan* plan, FlushReport* report) {
+  for (const std::string& path : plan->deletes) {
+    CCFS_RETURN_IF_ERROR(
+        store_->Delete(TranscriptKey(workspace_, path)).Annotate("deleting " + path));
+    base_->EraseTranscript(path);
+    CCFS_RETURN_IF_ERROR(db_->DeleteBaseTranscript(path));
+    ++report->transcripts_deleted;
+  }
+  return Status::OK();
+}
+
+}  // namespace ccfs

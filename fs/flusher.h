@@ -1,0 +1,91 @@
+// Flusher: writes a mount's local changes back to the store.
+//
+//  1. Plan from a snapshot of the tree: transcripts new or changed here,
+//     transcripts gone, and whether anything on the tarball side differs
+//     from the base index.
+//  2. Precheck: HEAD the tarball (and each transcript to delete) so a base
+//     that moved on is a conflict before anything is written.
+//  3. Upload changed transcripts (parallel), each If-Match its base ETag
+//     (If-None-Match: * when new).
+//  4. Repack and PUT the tarball If-Match the base ETag (If-None-Match: *
+//     for a new workspace): the commit point.
+//  5. Delete transcripts removed here; the new ETags become the base.
+// A refused precondition is a conflict: nothing local is dropped, the error
+// is PreconditionFailed and explains how to go on. Writes racing a flush keep
+// their files dirty for the next one.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fs/base_version.h"
+#include "fs/cache_dir.h"
+#include "fs/content_cache.h"
+#include "fs/hydrator.h"
+#include "fs/inode_table.h"
+#include "fs/meta_db.h"
+#include "store/object_store.h"
+
+namespace ccfs {
+
+struct FlushOptions {
+  // Overwrite whatever the store has now instead of requiring the base.
+  bool force = false;
+  size_t parallel_uploads = 8;
+};
+
+struct FlushReport {
+  bool nothing_to_flush = false;
+  std::string base_etag;    // the tarball version the flush started from
+  std::string new_etag;     // the version after it (same when not rewritten)
+  std::string remote_etag;  // on a conflict: what the store has now ("" = nothing)
+  bool tarball_written = false;
+  uint64_t tarball_bytes = 0;
+  size_t tarball_entries = 0;
+  size_t transcripts_uploaded = 0;
+  size_t transcripts_deleted = 0;
+  uint64_t bytes_uploaded = 0;
+  std::vector<std::string> skipped;  // entries the tarball cannot hold
+  bool clean_after = false;          // nothing changed while flushing
+  double seconds = 0;
+};
+
+class Flusher {
+ public:
+  Flusher(ObjectStore* store, std::string workspace, const CacheDir* cache, MetaDb* db,
+          InodeTable* table, ContentCache* content, Hydrator* hydrator, BaseVersion* base)
+      : store_(store),
+        workspace_(std::move(workspace)),
+        cache_(cache),
+        db_(db),
+        table_(table),
+        content_(content),
+        hydrator_(hydrator),
+        base_(base) {}
+
+  // One flush at a time; concurrent callers wait.
+  Status Flush(const FlushOptions& options, FlushReport* report);
+
+ private:
+  struct Plan;
+  Status MakePlan(const FlushOptions& options, Plan* plan, FlushReport* report);
+  Status Precheck(const FlushOptions& options, Plan* plan, FlushReport* report);
+  Status UploadTranscripts(const FlushOptions& options, Plan* plan, FlushReport* report);
+  Status WriteTarball(Plan* plan, FlushReport* report);
+  Status DeleteTranscripts(const FlushOptions& options, Plan* plan, FlushReport* report);
+  Status Conflict(const std::string& what, const std::string& remote_etag, FlushReport* report);
+
+  ObjectStore* store_;
+  std::string workspace_;
+  const CacheDir* cache_;
+  MetaDb* db_;
+  InodeTable* table_;
+  ContentCache* content_;
+  Hydrator* hydrator_;
+  BaseVersion* base_;
+  std::mutex mu_;
+};
+
+}  // namespace ccfs

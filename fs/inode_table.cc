@@ -1,0 +1,455 @@
+#include "fs/inode_table.h"
+
+#include <linux/fs.h>  // RENAME_NOREPLACE, RENAME_EXCHANGE
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+
+namespace ccfs {
+
+Status InodeTable::Load(const std::vector<NodeRecord>& records) {
+  std::lock_guard<std::mutex> lock(mu_);
+  nodes_.clear();
+  next_ino_ = 2;
+  for (const NodeRecord& r : records) {
+    Node n;
+    static_cast<NodeRecord&>(n) = r;
+    next_ino_ = std::max(next_ino_, r.ino + 1);
+    nodes_.emplace(r.ino, std::move(n));
+  }
+  Node* root = Find(kRootIno);
+  if (root == nullptr || root->type != NodeType::kDir) {
+    return Status::Corruption("inode table has no root directory");
+  }
+  for (auto& [ino, n] : nodes_) {
+    if (ino == kRootIno) continue;
+    Node* parent = Find(n.parent);
+    if (parent == nullptr || parent->type != NodeType::kDir || n.name.empty()) {
+      return Status::Corruption("inode " + std::to_string(ino) + " has no valid parent");
+    }
+    if (!parent->children.emplace(n.name, ino).second) {
+      return Status::Corruption("duplicate name " + n.name + " in inode table");
+    }
+  }
+  root->nlookup = 1;  // the kernel's reference, never forgotten
+  return Status::OK();
+}
+
+InodeTable::Node* InodeTable::Find(uint64_t ino) {
+  auto it = nodes_.find(ino);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+InodeTable::Node* InodeTable::Child(Node* dir, const std::string& name) {
+  auto it = dir->children.find(name);
+  return it == dir->children.end() ? nullptr : Find(it->second);
+}
+
+void InodeTable::Persist(const Node& n) {
+  if (n.unlinked) return;
+  Status s = db_->PutNode(n);
+  if (!s.ok()) spdlog::error("persisting inode {}: {}", n.ino, s.ToString());
+}
+
+void InodeTable::Changed() {
+  ++changes_;
+  if (!had_change_) {
+    had_change_ = true;
+    if (on_first_change_) on_first_change_();
+  }
+}
+
+std::string InodeTable::PathLocked(const Node* n) {
+  std::string path;
+  while (n != nullptr && n->ino != kRootIno) {
+    path = path.empty() ? n->name : n->name + "/" + path;
+    n = Find(n->parent);
+  }
+  return path;
+}
+
+bool InodeTable::IsAncestor(uint64_t maybe_ancestor, uint64_t ino) {
+  for (Node* n = Find(ino); n != nullptr && n->ino != kRootIno; n = Find(n->parent)) {
+    if (n->ino == maybe_ancestor) return true;
+  }
+  return maybe_ancestor == kRootIno;
+}
+
+int InodeTable::Lookup(uint64_t parent, const std::string& name, bool count_lookup, NodeInfo* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* dir = Find(parent);
+  if (dir == nullptr) return ENOENT;
+  if (dir->type != NodeType::kDir) return ENOTDIR;
+  Node* n = Child(dir, name);
+  if (n == nullptr) return ENOENT;
+  if (count_lookup) ++n->nlookup;
+  *out = *n;
+  return 0;
+}
+
+void InodeTable::MaybeDrop(Node* n, std::vector<uint64_t>* dropped) {
+  if (n->ino == kRootIno || !n->unlinked || n->nlookup > 0) return;
+  dropped->push_back(n->ino);
+  nodes_.erase(n->ino);
+}
+
+void InodeTable::Forget(uint64_t ino, uint64_t count, std::vector<uint64_t>* dropped) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr || ino == kRootIno) return;
+  n->nlookup = count >= n->nlookup ? 0 : n->nlookup - count;
+  MaybeDrop(n, dropped);
+}
+
+void InodeTable::AddLookup(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (Node* n = Find(ino)) ++n->nlookup;
+}
+
+int InodeTable::Get(uint64_t ino, NodeInfo* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr) return ENOENT;
+  *out = *n;
+  return 0;
+}
+
+int InodeTable::Path(uint64_t ino, std::string* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr || n->unlinked) return ENOENT;
+  *out = PathLocked(n);
+  return 0;
+}
+
+int InodeTable::Create(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
+                       const std::string& link_target, int64_t now_ns, NodeInfo* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* dir = Find(parent);
+  if (dir == nullptr || dir->unlinked) return ENOENT;
+  if (dir->type != NodeType::kDir) return ENOTDIR;
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+    return EINVAL;
+  }
+  if (name.size() > 255) return ENAMETOOLONG;
+  if (dir->children.count(name) != 0) return EEXIST;
+  Node n;
+  n.ino = next_ino_++;
+  n.parent = parent;
+  n.name = name;
+  n.type = type;
+  n.mode = mode & 07777;
+  n.mtime_ns = n.ctime_ns = now_ns;
+  n.link_target = link_target;
+  n.size = type == NodeType::kSymlink ? link_target.size() : 0;
+  n.state = type == NodeType::kFile ? ContentState::kDirty : ContentState::kCached;
+  n.nlookup = 1;
+  dir->children.emplace(name, n.ino);
+  dir->mtime_ns = dir->ctime_ns = now_ns;
+  auto [it, inserted] = nodes_.emplace(n.ino, std::move(n));
+  (void)inserted;
+  Persist(it->second);
+  Persist(*dir);
+  Changed();
+  *out = it->second;
+  return 0;
+}
+
+void InodeTable::Unname(Node* victim, std::vector<uint64_t>* dropped) {
+  if (Node* dir = Find(victim->parent)) dir->children.erase(victim->name);
+  victim->unlinked = true;
+  Status s = db_->DeleteNode(victim->ino);
+  if (!s.ok()) spdlog::error("deleting inode {}: {}", victim->ino, s.ToString());
+  MaybeDrop(victim, dropped);
+}
+
+int InodeTable::Remove(uint64_t parent, const std::string& name, bool is_dir, int64_t now_ns,
+                       std::vector<uint64_t>* dropped) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* dir = Find(parent);
+  if (dir == nullptr) return ENOENT;
+  if (dir->type != NodeType::kDir) return ENOTDIR;
+  Node* n = Child(dir, name);
+  if (n == nullptr) return ENOENT;
+  if (is_dir) {
+    if (n->type != NodeType::kDir) return ENOTDIR;
+    if (!n->children.empty()) return ENOTEMPTY;
+  } else if (n->type == NodeType::kDir) {
+    return EISDIR;
+  }
+  dir->mtime_ns = dir->ctime_ns = now_ns;
+  Unname(n, dropped);
+  Persist(*dir);
+  Changed();
+  return 0;
+}
+
+int InodeTable::Rename(uint64_t parent, const std::string& name, uint64_t new_parent,
+                       const std::string& new_name, unsigned flags, int64_t now_ns,
+                       std::vector<uint64_t>* dropped) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE | RENAME_EXCHANGE)) return EINVAL;
+  if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE)) return EINVAL;
+  Node* from_dir = Find(parent);
+  Node* to_dir = Find(new_parent);
+  if (from_dir == nullptr || to_dir == nullptr || to_dir->unlinked) return ENOENT;
+  if (from_dir->type != NodeType::kDir || to_dir->type != NodeType::kDir) return ENOTDIR;
+  if (new_name.empty() || new_name == "." || new_name == ".." ||
+      new_name.find('/') != std::string::npos) {
+    return EINVAL;
+  }
+  if (new_name.size() > 255) return ENAMETOOLONG;
+  Node* src = Child(from_dir, name);
+  if (src == nullptr) return ENOENT;
+  Node* dst = Child(to_dir, new_name);
+  // A directory cannot move beneath itself.
+  if (src->type == NodeType::kDir && IsAncestor(src->ino, new_parent)) return EINVAL;
+
+  if (flags & RENAME_EXCHANGE) {
+    if (dst == nullptr) return ENOENT;
+    if (dst->type == NodeType::kDir && IsAncestor(dst->ino, parent)) return EINVAL;
+    if (src == dst) return 0;
+    from_dir->children[name] = dst->ino;
+    to_dir->children[new_name] = src->ino;
+    std::swap(src->parent, dst->parent);
+    std::swap(src->name, dst->name);
+    src->ctime_ns = dst->ctime_ns = now_ns;
+    src->implicit = dst->implicit = false;
+    from_dir->mtime_ns = from_dir->ctime_ns = to_dir->mtime_ns = to_dir->ctime_ns = now_ns;
+    Persist(*src);
+    Persist(*dst);
+    Persist(*from_dir);
+    Persist(*to_dir);
+    Changed();
+    return 0;
+  }
+
+  if (dst != nullptr) {
+    if (dst == src) return 0;  // same inode: POSIX says do nothing
+    if (flags & RENAME_NOREPLACE) return EEXIST;
+    if (src->type == NodeType::kDir) {
+      if (dst->type != NodeType::kDir) return ENOTDIR;
+      if (!dst->children.empty()) return ENOTEMPTY;
+    } else if (dst->type == NodeType::kDir) {
+      return EISDIR;
+    }
+    Unname(dst, dropped);
+  }
+  from_dir->children.erase(name);
+  to_dir->children[new_name] = src->ino;
+  src->parent = new_parent;
+  src->name = new_name;
+  src->ctime_ns = now_ns;
+  src->implicit = false;
+  from_dir->mtime_ns = from_dir->ctime_ns = to_dir->mtime_ns = to_dir->ctime_ns = now_ns;
+  Persist(*src);
+  Persist(*from_dir);
+  if (to_dir != from_dir) Persist(*to_dir);
+  Changed();
+  return 0;
+}
+
+int InodeTable::List(uint64_t ino, std::vector<DirEntryInfo>* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* dir = Find(ino);
+  if (dir == nullptr) return ENOENT;
+  if (dir->type != NodeType::kDir) return ENOTDIR;
+  out->clear();
+  out->reserve(dir->children.size());
+  for (const auto& [name, child] : dir->children) {
+    Node* c = Find(child);
+    if (c != nullptr) out->push_back(DirEntryInfo{name, child, c->type});
+  }
+  return 0;
+}
+
+int InodeTable::SetAttr(uint64_t ino, const AttrChange& change, NodeInfo* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr) return ENOENT;
+  if (change.set_size) {
+    if (n->type == NodeType::kDir) return EISDIR;
+    if (n->type != NodeType::kFile) return EINVAL;
+    if (n->state == ContentState::kRemote) return EIO;  // caller must hydrate first
+    if (n->size != change.size || n->state != ContentState::kDirty) {
+      n->size = change.size;
+      n->state = ContentState::kDirty;
+      ++n->data_gen;
+    }
+    n->mtime_ns = change.ctime_ns;
+  }
+  if (change.set_mode) n->mode = change.mode & 07777;
+  if (change.set_mtime) n->mtime_ns = change.mtime_ns;
+  if (change.set_mode || change.set_size) n->implicit = false;
+  n->ctime_ns = change.ctime_ns;
+  Persist(*n);
+  n->size_unsaved = false;
+  Changed();
+  *out = *n;
+  return 0;
+}
+
+int InodeTable::NoteWrite(uint64_t ino, uint64_t end, int64_t now_ns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr) return ENOENT;
+  if (n->type != NodeType::kFile) return EISDIR;
+  if (n->state == ContentState::kRemote) return EIO;
+  if (end > n->size) n->size = end;
+  n->mtime_ns = n->ctime_ns = now_ns;
+  ++n->data_gen;
+  if (n->state != ContentState::kDirty) {
+    n->state = ContentState::kDirty;
+    Persist(*n);  // the transition must survive a crash; sizes follow the content file
+    Changed();
+  } else {
+    ++changes_;
+    if (!n->size_unsaved) {
+      n->size_unsaved = true;
+      written_.push_back(ino);
+    }
+  }
+  return 0;
+}
+
+bool InodeTable::NoteHydrated(uint64_t ino, OriginKind kind, const std::string& origin_path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr || n->state != ContentState::kRemote || n->origin_kind != kind ||
+      n->origin_path != origin_path) {
+    return false;
+  }
+  n->state = ContentState::kCached;
+  Persist(*n);
+  return true;
+}
+
+int InodeTable::DropRemoteContent(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr) return ENOENT;
+  if (n->state != ContentState::kRemote) return 0;
+  n->state = ContentState::kDirty;
+  n->size = 0;
+  ++n->data_gen;
+  Persist(*n);
+  Changed();
+  return 0;
+}
+
+void InodeTable::NoteContentLost(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr || n->state != ContentState::kCached || n->origin_kind == OriginKind::kNone) {
+    return;
+  }
+  n->state = ContentState::kRemote;
+  Persist(*n);
+}
+
+void InodeTable::Snapshot(std::vector<SnapshotEntry>* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  out->clear();
+  // Depth-first, children in byte order: the order a packer walking a sorted
+  // tree produces, so unchanged runs of the base tarball line up.
+  std::vector<std::pair<uint64_t, std::string>> stack;
+  Node* root = Find(kRootIno);
+  for (auto it = root->children.rbegin(); it != root->children.rend(); ++it) {
+    stack.emplace_back(it->second, it->first);
+  }
+  while (!stack.empty()) {
+    auto [ino, path] = std::move(stack.back());
+    stack.pop_back();
+    Node* n = Find(ino);
+    if (n == nullptr) continue;
+    out->push_back(SnapshotEntry{path, *n});
+    for (auto it = n->children.rbegin(); it != n->children.rend(); ++it) {
+      stack.emplace_back(it->second, path + "/" + it->first);
+    }
+  }
+}
+
+void InodeTable::NoteFlushed(uint64_t ino, uint64_t seen_gen, OriginKind kind,
+                             const std::string& origin_path, const std::string& origin_etag) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr) return;
+  n->origin_kind = kind;
+  n->origin_path = origin_path;
+  n->origin_etag = origin_etag;
+  if (n->state == ContentState::kDirty && n->data_gen == seen_gen) {
+    n->state = ContentState::kCached;
+  }
+  Persist(*n);
+}
+
+uint64_t InodeTable::change_count() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return changes_;
+}
+
+bool InodeTable::MarkCleanIf(uint64_t count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (changes_ != count) return false;
+  had_change_ = false;
+  return true;
+}
+
+bool InodeTable::has_changes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return had_change_;
+}
+
+void InodeTable::set_has_changes(bool v) {
+  std::lock_guard<std::mutex> lock(mu_);
+  had_change_ = v;
+}
+
+Status InodeTable::PersistWrittenFiles() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (uint64_t ino : written_) {
+    Node* n = Find(ino);
+    if (n == nullptr || !n->size_unsaved) continue;
+    n->size_unsaved = false;
+    if (n->unlinked) continue;
+    CCFS_RETURN_IF_ERROR(db_->PutNode(*n));
+  }
+  written_.clear();
+  return Status::OK();
+}
+
+InodeTable::Counts InodeTable::Count() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Counts c;
+  for (const auto& [ino, n] : nodes_) {
+    if (n.unlinked) continue;
+    switch (n.type) {
+      case NodeType::kDir:
+        ++c.dirs;
+        break;
+      case NodeType::kSymlink:
+        ++c.symlinks;
+        break;
+      case NodeType::kFile:
+        ++c.files;
+        if (n.state == ContentState::kRemote) {
+          ++c.remote;
+          c.remote_bytes += n.size;
+        } else {
+          (n.state == ContentState::kDirty ? c.dirty : c.cached) += 1;
+          c.local_bytes += n.size;
+        }
+        break;
+    }
+  }
+  return c;
+}
+
+void InodeTable::ForEachRemote(const std::function<void(const NodeInfo&)>& fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [ino, n] : nodes_) {
+    if (!n.unlinked && n.type == NodeType::kFile && n.state == ContentState::kRemote) fn(n);
+  }
+}
+
+}  // namespace ccfs

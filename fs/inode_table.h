@@ -1,0 +1,155 @@
+// InodeTable: the mounted tree in memory (the namespace FUSE asks about on
+// every call), written through to MetaDb on every change so that the tree and
+// each file's state survive a crash. All methods are thread-safe (one mutex:
+// calls are short; data I/O happens outside, see fs/filesystem.h). Errors are
+// errno values because every caller maps them straight onto a FUSE reply.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "fs/meta_db.h"
+
+namespace ccfs {
+
+inline constexpr uint64_t kRootIno = 1;
+
+// What FUSE needs to answer getattr/lookup/readdirplus.
+struct NodeInfo : NodeRecord {
+  uint64_t data_gen = 0;  // bumped by every content change
+};
+
+struct DirEntryInfo {
+  std::string name;
+  uint64_t ino = 0;
+  NodeType type = NodeType::kFile;
+};
+
+// One live file, directory or symlink as the flush sees it.
+struct SnapshotEntry {
+  std::string path;  // tree-relative, '/'-separated ("" is never listed: the root)
+  NodeInfo node;
+};
+
+class InodeTable {
+ public:
+  explicit InodeTable(MetaDb* db) : db_(db) {}
+
+  // Replaces the in-memory tree with `records` (must include the root,
+  // ino kRootIno). Does not write to the DB.
+  Status Load(const std::vector<NodeRecord>& records);
+
+  // Called (outside the lock) the first time something changes after a
+  // clean state, so the owner can persist "there are local changes".
+  void SetOnFirstChange(std::function<void()> fn) { on_first_change_ = std::move(fn); }
+
+  int Lookup(uint64_t parent, const std::string& name, bool count_lookup, NodeInfo* out);
+  // Drops `n` kernel references. Inodes that are gone for good (no name, no
+  // reference) are appended to `dropped` so their content can be removed.
+  void Forget(uint64_t ino, uint64_t n, std::vector<uint64_t>* dropped);
+  // One more kernel reference (an entry handed out by readdirplus).
+  void AddLookup(uint64_t ino);
+  int Get(uint64_t ino, NodeInfo* out);
+  int Path(uint64_t ino, std::string* out);
+
+  // Creates a name. `exclusive`: EEXIST when the name exists (else the
+  // existing file is returned for files, EEXIST for other types).
+  int Create(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
+             const std::string& link_target, int64_t now_ns, NodeInfo* out);
+  int Remove(uint64_t parent, const std::string& name, bool is_dir, int64_t now_ns,
+             std::vector<uint64_t>* dropped);
+  // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
+  int Rename(uint64_t parent, const std::string& name, uint64_t new_parent,
+             const std::string& new_name, unsigned flags, int64_t now_ns,
+             std::vector<uint64_t>* dropped);
+  int List(uint64_t ino, std::vector<DirEntryInfo>* out);
+
+  // Attribute changes (any of them may be absent).
+  struct AttrChange {
+    bool set_mode = false;
+    uint32_t mode = 0;
+    bool set_size = false;
+    uint64_t size = 0;
+    bool set_mtime = false;
+    int64_t mtime_ns = 0;
+    int64_t ctime_ns = 0;  // always applied
+  };
+  // Setting the size of a file requires its content to be local already
+  // (the caller hydrated it); the content file is resized by the caller.
+  int SetAttr(uint64_t ino, const AttrChange& change, NodeInfo* out);
+
+  // Content bookkeeping. NoteWrite marks a local file dirty and grows its size
+  // to at least `end` (persisting only the first transition, not every write).
+  int NoteWrite(uint64_t ino, uint64_t end, int64_t now_ns);
+  // A remote file's content arrived (state remote -> cached). Returns false
+  // (and changes nothing) unless the file is still remote with this origin.
+  bool NoteHydrated(uint64_t ino, OriginKind kind, const std::string& origin_path);
+  // A remote file whose old bytes are not needed (truncated to 0) becomes a
+  // local dirty file without being fetched.
+  int DropRemoteContent(uint64_t ino);
+  // A hydrated file's content vanished from the cache: back to remote.
+  void NoteContentLost(uint64_t ino);
+
+  // Flush support. Every live node with its path, in sorted depth-first order.
+  void Snapshot(std::vector<SnapshotEntry>* out);
+  // After `path`'s content went up to the store: origin becomes the new
+  // object; state becomes cached if nothing was written since `seen_gen`.
+  void NoteFlushed(uint64_t ino, uint64_t seen_gen, OriginKind kind, const std::string& origin_path,
+                   const std::string& origin_etag);
+  // Counts changes to detect writes racing a flush.
+  uint64_t change_count();
+  // After a flush that started at change_count() == `count`: true (and the
+  // table is clean again) if nothing changed meanwhile.
+  bool MarkCleanIf(uint64_t count);
+  // Whether anything changed since the last clean state (restored by Load
+  // from the owner's durable flag).
+  bool has_changes();
+  void set_has_changes(bool v);
+  // Persists the sizes and mtimes of files written since the last call.
+  Status PersistWrittenFiles();
+
+  // Counters for status.
+  struct Counts {
+    size_t files = 0, dirs = 0, symlinks = 0;
+    size_t remote = 0, cached = 0, dirty = 0;
+    uint64_t remote_bytes = 0, local_bytes = 0;
+  };
+  Counts Count();
+
+  // Visits every file in state remote (under the lock; keep fn short).
+  void ForEachRemote(const std::function<void(const NodeInfo&)>& fn);
+
+ private:
+  struct Node : NodeInfo {
+    uint64_t nlookup = 0;
+    bool unlinked = false;
+    bool size_unsaved = false;  // size/mtime changed by writes, not yet in the DB
+    std::map<std::string, uint64_t> children;
+  };
+
+  Node* Find(uint64_t ino);
+  Node* Child(Node* dir, const std::string& name);
+  void Persist(const Node& n);
+  void Changed();
+  // Detaches `victim` from its name; drops it when nothing references it.
+  void Unname(Node* victim, std::vector<uint64_t>* dropped);
+  void MaybeDrop(Node* n, std::vector<uint64_t>* dropped);
+  std::string PathLocked(const Node* n);
+  bool IsAncestor(uint64_t maybe_ancestor, uint64_t ino);
+
+  MetaDb* db_;
+  std::mutex mu_;
+  std::unordered_map<uint64_t, Node> nodes_;
+  uint64_t next_ino_ = 2;
+  uint64_t changes_ = 0;
+  bool had_change_ = false;
+  std::vector<uint64_t> written_;  // inodes with size_unsaved
+  std::function<void()> on_first_change_;
+};
+
+}  // namespace ccfs

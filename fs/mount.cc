@@ -1,0 +1,483 @@
+#include "fs/mount.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <spawn.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <set>
+
+#include "fs/remote_tree.h"
+
+extern char** environ;
+
+namespace ccfs {
+
+namespace {
+
+// Runs a program and waits for it; its exit status, or -1.
+int RunProgram(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return -1;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+nlohmann::json ReportJson(const FlushReport& r) {
+  return {{"nothing_to_flush", r.nothing_to_flush},
+          {"base_etag", r.base_etag},
+          {"new_etag", r.new_etag},
+          {"remote_etag", r.remote_etag},
+          {"tarball_written", r.tarball_written},
+          {"tarball_bytes", r.tarball_bytes},
+          {"tarball_entries", r.tarball_entries},
+          {"transcripts_uploaded", r.transcripts_uploaded},
+          {"transcripts_deleted", r.transcripts_deleted},
+          {"bytes_uploaded", r.bytes_uploaded},
+          {"skipped", r.skipped},
+          {"clean_after", r.clean_after},
+          {"seconds", r.seconds}};
+}
+
+}  // namespace
+
+nlohmann::json FlushResultJson(const Status& s, const FlushReport& report) {
+  int code = s.ok() ? 0 : (s.IsPreconditionFailed() ? 3 : 1);
+  nlohmann::json j = {{"ok", s.ok()}, {"exit_code", code}, {"report", ReportJson(report)}};
+  if (!s.ok()) j["error"] = s.ToString();
+  return j;
+}
+
+Mount::Mount(std::unique_ptr<ObjectStore> store, const MountOptions& options)
+    : options_(options),
+      store_(std::move(store)),
+      cache_(options.cache_root.empty() ? DefaultCacheRoot(options.store_url, options.workspace)
+                                        : options.cache_root),
+      content_(&cache_) {}
+
+Mount::~Mount() {
+  // Let the next mount of this cache in first, then close the connections
+  // of `ccfs umount` waiting for this process to go.
+  cache_lock_.reset();
+  exit_waiters_.clear();
+  if (hydrator_) hydrator_->StopBackground();
+  if (control_) control_->Stop();
+  if (loop_.joinable()) {
+    // Only reached when Start() succeeded but nobody waited (error paths):
+    // end the session so the loop returns.
+    RequestUnmount(/*lazy_if_busy=*/true);
+    loop_.join();
+  }
+  if (session_ != nullptr) {
+    fuse_session_unmount(session_);
+    fuse_session_destroy(session_);
+  }
+}
+
+Result<std::unique_ptr<Mount>> Mount::Prepare(std::unique_ptr<ObjectStore> store,
+                                              const MountOptions& options) {
+  std::unique_ptr<Mount> m(new Mount(std::move(store), options));
+  CCFS_RETURN_IF_ERROR(m->LoadState());
+  return m;
+}
+
+Status Mount::LoadState() {
+  started_ns_ = NowNs();
+  if (options_.discard_local) CCFS_RETURN_IF_ERROR(RemoveTree(cache_.root()));
+  CCFS_RETURN_IF_ERROR(cache_.Prepare());
+  // One mount per cache at a time.
+  std::string lock_path = cache_.root() + "/lock";
+  int lfd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lfd < 0) return Status::FromErrno("open " + lock_path, errno);
+  cache_lock_ = UniqueFd(lfd);
+  if (::flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+    return Status::InvalidArgument("workspace '" + options_.workspace +
+                                   "' is already mounted from this cache (" + cache_.root() +
+                                   "); unmount it first");
+  }
+  // Leftovers of a crashed mount: partial downloads and flush snapshots.
+  CCFS_RETURN_IF_ERROR(RemoveTree(cache_.TmpDir()));
+  CCFS_RETURN_IF_ERROR(cache_.Prepare());
+
+  auto db = MetaDb::Open(cache_.DbPath());
+  CCFS_RETURN_IF_ERROR(db.status());
+  db_ = std::move(db).value();
+  table_ = std::make_unique<InodeTable>(db_.get());
+  std::string recorded;
+  if (db_->GetValue("workspace", &recorded).ok() && recorded != options_.workspace) {
+    return Status::InvalidArgument("cache " + cache_.root() + " belongs to workspace '" + recorded +
+                                   "'");
+  }
+
+  std::string base_etag, base_size, local_changes;
+  bool have_base = db_->GetValue("base_etag", &base_etag).ok();
+  db_->GetValue("base_size", &base_size);
+  bool dirty = db_->GetValue("local_changes", &local_changes).ok() && local_changes == "1";
+  std::vector<NodeRecord> nodes;
+  CCFS_RETURN_IF_ERROR(db_->LoadNodes(&nodes));
+
+  ObjectInfo head;
+  CCFS_RETURN_IF_ERROR(HeadTarball(*store_, options_.workspace, &head));
+
+  if (!nodes.empty() && have_base && dirty) {
+    // Unflushed changes of an earlier mount: keep them, on their old base.
+    std::shared_ptr<const TarballVersion> version;
+    uint64_t size = base_size.empty() ? 0 : std::stoull(base_size);
+    Status s = LoadCachedVersion(cache_, base_etag, size, &version);
+    if (!s.ok()) {
+      spdlog::warn("index of base {} not cached ({}); files never hydrated stay unreadable",
+                   base_etag, s.ToString());
+      version = TarballVersion::Make(base_etag, size, false, {});
+    }
+    base_.set_tarball(version);
+    prepare_note_ = "resumed unflushed local changes (base " + base_etag + ")";
+    if (head.etag != base_etag) {
+      prepare_note_ += "; the store has moved on to " + (head.etag.empty() ? "<none>" : head.etag) +
+                       ": the next flush will report a conflict";
+    }
+  } else {
+    std::vector<BaseTranscript> listed, recorded_transcripts;
+    CCFS_RETURN_IF_ERROR(ListTranscripts(*store_, options_.workspace, &listed));
+    CCFS_RETURN_IF_ERROR(db_->LoadBaseTranscripts(&recorded_transcripts));
+    bool same_transcripts = listed.size() == recorded_transcripts.size();
+    for (size_t i = 0; same_transcripts && i < listed.size(); ++i) {
+      same_transcripts = listed[i].path == recorded_transcripts[i].path &&
+                         listed[i].etag == recorded_transcripts[i].etag;
+    }
+    std::shared_ptr<const TarballVersion> version;
+    if (!nodes.empty() && have_base && base_etag == head.etag && same_transcripts &&
+        LoadCachedVersion(cache_, head.etag, head.size, &version).ok()) {
+      base_.set_tarball(version);
+      prepare_note_ = "reused the cache (store unchanged since the last mount)";
+    } else {
+      CCFS_RETURN_IF_ERROR(FreshTree(head));
+      CCFS_RETURN_IF_ERROR(db_->LoadNodes(&nodes));
+      prepare_note_ = head.etag.empty() ? "new workspace (created on first flush)"
+                                        : "fresh tree from the store";
+    }
+    dirty = false;
+  }
+  std::vector<BaseTranscript> transcripts;
+  CCFS_RETURN_IF_ERROR(db_->LoadBaseTranscripts(&transcripts));
+  std::map<std::string, BaseTranscript> by_path;
+  for (auto& t : transcripts) by_path[t.path] = t;
+  base_.set_transcripts(std::move(by_path));
+
+  FixUpContent(&nodes);
+  CollectGarbage(nodes);
+  CCFS_RETURN_IF_ERROR(table_->Load(nodes));
+  table_->set_has_changes(dirty);
+  MetaDb* dbp = db_.get();
+  table_->SetOnFirstChange([dbp] {
+    Status s = dbp->SetValue("local_changes", "1");
+    if (!s.ok()) spdlog::error("recording local changes: {}", s.ToString());
+  });
+  CCFS_RETURN_IF_ERROR(db_->SetValue("workspace", options_.workspace));
+  CCFS_RETURN_IF_ERROR(db_->SetValue("store", options_.store_url));
+
+  hydrator_ =
+      std::make_unique<Hydrator>(store_.get(), options_.workspace, table_.get(), &content_, &base_);
+  FsOptions fo;
+  fo.read_only = options_.read_only;
+  fo.uid = ::geteuid();
+  fo.gid = ::getegid();
+  fs_ = std::make_unique<Filesystem>(db_.get(), table_.get(), &content_, hydrator_.get(), fo);
+  flusher_ = std::make_unique<Flusher>(store_.get(), options_.workspace, &cache_, db_.get(),
+                                       table_.get(), &content_, hydrator_.get(), &base_);
+  spdlog::info("mount {}: {}", options_.workspace, prepare_note_);
+  return Status::OK();
+}
+
+Status Mount::FreshTree(const ObjectInfo& head) {
+  std::shared_ptr<const TarballVersion> version;
+  ForeignContent foreign;
+  CCFS_RETURN_IF_ERROR(
+      LoadTarballVersion(*store_, options_.workspace, head, cache_, &version, &foreign));
+  std::vector<BaseTranscript> transcripts;
+  CCFS_RETURN_IF_ERROR(ListTranscripts(*store_, options_.workspace, &transcripts));
+  std::vector<NodeRecord> nodes = BuildTree(*version, transcripts, NowNs());
+  // Old content belongs to old inode numbers.
+  CCFS_RETURN_IF_ERROR(RemoveTree(cache_.ContentDir()));
+  CCFS_RETURN_IF_ERROR(cache_.Prepare());
+  if (!foreign.content_files.empty()) {
+    // A foreign tarball was unpacked whole: its files are already here.
+    for (NodeRecord& n : nodes) {
+      if (n.type != NodeType::kFile || n.origin_kind != OriginKind::kTarball) continue;
+      auto it = version->by_path.find(n.origin_path);
+      if (it == version->by_path.end()) continue;
+      const std::string& file = foreign.content_files[it->second];
+      if (!file.empty() && ::rename(file.c_str(), cache_.ContentPath(n.ino).c_str()) == 0) {
+        n.state = ContentState::kCached;
+      }
+    }
+  }
+  CCFS_RETURN_IF_ERROR(db_->ReplaceAll(nodes, transcripts));
+  CCFS_RETURN_IF_ERROR(db_->SetValue("base_etag", head.etag));
+  CCFS_RETURN_IF_ERROR(db_->SetValue("base_size", std::to_string(head.size)));
+  CCFS_RETURN_IF_ERROR(db_->SetValue("local_changes", "0"));
+  base_.set_tarball(version);
+  return Status::OK();
+}
+
+void Mount::FixUpContent(std::vector<NodeRecord>* nodes) {
+  // After a crash the content files are the truth for sizes (writes only
+  // persist the size at fsync/flush); a vanished cached file is remote again.
+  for (NodeRecord& n : *nodes) {
+    if (n.type != NodeType::kFile || n.state == ContentState::kRemote) continue;
+    struct stat st;
+    std::string path = cache_.ContentPath(n.ino);
+    bool changed = false;
+    if (::stat(path.c_str(), &st) != 0) {
+      if (n.state == ContentState::kCached && n.origin_kind != OriginKind::kNone) {
+        n.state = ContentState::kRemote;
+      } else {
+        spdlog::error("content of {} (inode {}) is missing from the cache; it is now empty", n.name,
+                      n.ino);
+        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) ::close(fd);
+        n.size = 0;
+        n.state = ContentState::kDirty;
+      }
+      changed = true;
+    } else if (static_cast<uint64_t>(st.st_size) != n.size) {
+      n.size = static_cast<uint64_t>(st.st_size);
+      if (n.state == ContentState::kCached) n.state = ContentState::kDirty;
+      changed = true;
+    }
+    if (changed) {
+      Status s = db_->PutNode(n);
+      if (!s.ok()) spdlog::error("fixing inode {}: {}", n.ino, s.ToString());
+    }
+  }
+}
+
+void Mount::CollectGarbage(const std::vector<NodeRecord>& nodes) {
+  std::set<uint64_t> keep;
+  for (const NodeRecord& n : nodes) {
+    if (n.type == NodeType::kFile && n.state != ContentState::kRemote) keep.insert(n.ino);
+  }
+  DIR* d = ::opendir(cache_.ContentDir().c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> drop;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    char* end = nullptr;
+    uint64_t ino = std::strtoull(name.c_str(), &end, 10);
+    if (end == nullptr || *end != '\0' || !keep.count(ino)) drop.push_back(name);
+  }
+  ::closedir(d);
+  for (const auto& name : drop) ::unlink((cache_.ContentDir() + "/" + name).c_str());
+}
+
+Status Mount::Start() {
+  fuse_ctx_.fs = fs_.get();
+  fuse_ctx_.writeback_cache = options_.writeback_cache;
+  std::string opts = "fsname=ccfs:" + options_.workspace + ",subtype=ccfs,default_permissions";
+  if (options_.read_only) opts += ",ro";
+  if (options_.allow_other) opts += ",allow_other";
+  const char* argv[] = {"ccfs", "-o", opts.c_str()};
+  fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
+  const fuse_lowlevel_ops& ops = FuseOperations();
+  session_ = fuse_session_new(&args, &ops, sizeof(ops), &fuse_ctx_);
+  if (session_ == nullptr) return Status::IOError("fuse_session_new failed");
+  if (fuse_session_mount(session_, options_.mountpoint.c_str()) != 0) {
+    fuse_session_destroy(session_);
+    session_ = nullptr;
+    return Status::IOError("cannot mount on " + options_.mountpoint +
+                           " (is /dev/fuse available and the directory not in use?)");
+  }
+  auto socket = ControlSocketPath(options_.mountpoint);
+  CCFS_RETURN_IF_ERROR(socket.status());
+  auto server = ControlServer::Start(
+      *socket, [this](const nlohmann::json& req, std::shared_ptr<ControlConnection> conn) {
+        HandleControl(req, std::move(conn));
+      });
+  if (!server.ok()) {
+    fuse_session_unmount(session_);
+    fuse_session_destroy(session_);
+    session_ = nullptr;
+    return server.status();
+  }
+  control_ = std::move(server).value();
+  loop_ = std::thread([this] {
+    fuse_loop_config* cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(options_.max_threads));
+    fuse_loop_cfg_set_clone_fd(cfg, 0);
+    int rc = fuse_session_loop_mt(session_, cfg);
+    fuse_loop_cfg_destroy(cfg);
+    if (rc != 0) spdlog::warn("fuse loop ended with {}", rc);
+    std::lock_guard<std::mutex> lock(mu_);
+    loop_done_ = true;
+    cv_.notify_all();
+  });
+  if (options_.hydrate == HydrateMode::kBackground) hydrator_->StartBackground();
+  return Status::OK();
+}
+
+void Mount::WaitUntilUnmounted() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return loop_done_; });
+  lock.unlock();
+  if (loop_.joinable()) loop_.join();
+}
+
+Status Mount::RequestUnmount(bool lazy_if_busy) {
+  const std::string& mp = options_.mountpoint;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (loop_done_) return Status::OK();
+  }
+  if (::geteuid() == 0) {
+    if (::umount2(mp.c_str(), 0) == 0) return Status::OK();
+    int err = errno;
+    if (err == EBUSY && lazy_if_busy && ::umount2(mp.c_str(), MNT_DETACH) == 0) {
+      spdlog::warn("{} was busy: detached lazily", mp);
+      return Status::OK();
+    }
+    return Status::FromErrno("umount " + mp, err);
+  }
+  if (RunProgram({"fusermount3", "-u", "-q", mp}) == 0) return Status::OK();
+  if (lazy_if_busy && RunProgram({"fusermount3", "-u", "-q", "-z", mp}) == 0) {
+    spdlog::warn("{} was busy: detached lazily", mp);
+    return Status::OK();
+  }
+  return Status::IOError("fusermount3 -u " + mp + " failed (is it busy?)");
+}
+
+void Mount::SyncKernelCache() {
+  // Dirty pages of the writeback cache reach us only when the kernel writes
+  // them back; syncfs makes it do so now. Never called from a FUSE thread.
+  int fd = ::open(options_.mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  if (::syncfs(fd) != 0) spdlog::warn("syncfs {}: {}", options_.mountpoint, std::strerror(errno));
+  ::close(fd);
+}
+
+Status Mount::Flush(const FlushOptions& options, FlushReport* report) {
+  if (options_.read_only) {
+    *report = FlushReport{};
+    report->nothing_to_flush = true;
+    return Status::OK();
+  }
+  bool mounted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    mounted = session_ != nullptr && !loop_done_;
+  }
+  if (mounted) SyncKernelCache();
+  Status s = flusher_->Flush(options, report);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_flush_ = FlushResultJson(s, *report);
+    last_flush_["at_unix"] = NowNs() / 1000000000;
+    mounted = !loop_done_;
+  }
+  if (mounted && options_.hydrate == HydrateMode::kBackground) hydrator_->StartBackground();
+  return s;
+}
+
+Status Mount::Finish(FlushReport* report) {
+  hydrator_->StopBackground();
+  Status s = Flush(FlushOptions{}, report);
+  nlohmann::json event = FlushResultJson(s, *report);
+  event["event"] = "exit";
+  {
+    // Kept open until the process goes (see ~Mount).
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& w : exit_waiters_) w->Send(event);
+  }
+  if (control_) control_->Stop();
+  content_.CloseAll();
+  Status persisted = table_->PersistWrittenFiles();
+  if (persisted.ok()) persisted = db_->Checkpoint();
+  if (!persisted.ok()) spdlog::error("persisting metadata: {}", persisted.ToString());
+  return s;
+}
+
+void Mount::HandleControl(const nlohmann::json& request, std::shared_ptr<ControlConnection> conn) {
+  std::string op = request.value("op", "");
+  if (op == "status") {
+    nlohmann::json j = StatusJson();
+    j["ok"] = true;
+    conn->Send(j);
+  } else if (op == "flush") {
+    FlushOptions fo;
+    fo.force = request.value("force", false);
+    FlushReport report;
+    Status s = Flush(fo, &report);
+    conn->Send(FlushResultJson(s, report));
+  } else if (op == "wait-exit") {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      exit_waiters_.push_back(conn);
+    }
+    conn->Send({{"ok", true}, {"waiting", true}});
+  } else {
+    conn->Send({{"ok", false}, {"error", "unknown op '" + op + "'"}});
+  }
+}
+
+nlohmann::json Mount::StatusJson() {
+  InodeTable::Counts c = table_->Count();
+  const HydrationStats& h = hydrator_->stats();
+  StoreStats& st = store_->stats();
+  auto tarball = base_.tarball();
+  uint64_t total_files = c.files;
+  nlohmann::json j = {
+      {"workspace", options_.workspace},
+      {"store", store_->Describe()},
+      {"mountpoint", options_.mountpoint},
+      {"cache", cache_.root()},
+      {"pid", ::getpid()},
+      {"read_only", options_.read_only},
+      {"hydrate", options_.hydrate == HydrateMode::kBackground ? "background" : "lazy"},
+      {"base_etag", tarball->etag},
+      {"seekable", tarball->seekable},
+      {"prepared", prepare_note_},
+      {"local_changes", table_->has_changes()},
+      {"files", c.files},
+      {"dirs", c.dirs},
+      {"symlinks", c.symlinks},
+      {"dirty_files", c.dirty},
+      {"cached_files", c.cached},
+      {"remote_files", c.remote},
+      {"remote_bytes", c.remote_bytes},
+      {"local_bytes", c.local_bytes},
+      {"hydrated_percent",
+       total_files == 0 ? 100.0 : 100.0 * double(total_files - c.remote) / double(total_files)},
+      {"hydration",
+       {{"on_demand_files", h.on_demand_files.load()},
+        {"streamed_files", h.streamed_files.load()},
+        {"prefetched_files", h.prefetched_files.load()},
+        {"failures", h.failures.load()},
+        {"stream_running", h.stream_running.load()},
+        {"stream_done", h.stream_done.load()},
+        {"last_error", hydrator_->last_error()}}},
+      {"store_stats",
+       {{"requests", st.requests.load()},
+        {"bytes_received", st.bytes_received.load()},
+        {"bytes_sent", st.bytes_sent.load()},
+        {"retries", st.retries.load()}}},
+      {"fuse_requests", fuse_ctx_.requests.load()},
+      {"uptime_seconds", (NowNs() - started_ns_) / 1000000000},
+  };
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!last_flush_.is_null()) j["last_flush"] = last_flush_;
+  return j;
+}
+
+}  // namespace ccfs

@@ -1,0 +1,107 @@
+// Mount: one workspace mounted at one directory. Prepare() readies the cache
+// and the tree (HEAD + index + LIST, or the cache when nothing changed);
+// Start() mounts it (libfuse low-level, multi-threaded loop on its own
+// thread) and opens the control socket; Finish() runs after the kernel ended
+// the session (any unmount: `ccfs umount`, `fusermount3 -u`, a signal, the
+// end of `ccfs exec`) and flushes what changed.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fs/base_version.h"
+#include "fs/cache_dir.h"
+#include "fs/content_cache.h"
+#include "fs/control.h"
+#include "fs/filesystem.h"
+#include "fs/flusher.h"
+#include "fs/fuse_ops.h"
+#include "fs/hydrator.h"
+#include "fs/inode_table.h"
+#include "fs/meta_db.h"
+#include "store/object_store.h"
+#include "store/unique_fd.h"
+
+struct fuse_session;
+
+namespace ccfs {
+
+struct MountOptions {
+  std::string store_url;  // for messages and the default cache location
+  std::string workspace;
+  std::string mountpoint;  // absolute
+  std::string cache_root;  // "" = DefaultCacheRoot(store_url, workspace)
+  bool read_only = false;
+  HydrateMode hydrate = HydrateMode::kBackground;
+  bool discard_local = false;  // drop unflushed local state first
+  bool allow_other = false;
+  bool writeback_cache = true;
+  size_t max_threads = 16;
+};
+
+// JSON for a flush's outcome: {"ok", "exit_code" (0, 3 conflict, 1 other),
+// "error", "report": {...}}.
+nlohmann::json FlushResultJson(const Status& s, const FlushReport& report);
+
+class Mount {
+ public:
+  static Result<std::unique_ptr<Mount>> Prepare(std::unique_ptr<ObjectStore> store,
+                                                const MountOptions& options);
+  ~Mount();
+  Mount(const Mount&) = delete;
+  Mount& operator=(const Mount&) = delete;
+
+  Status Start();
+  void WaitUntilUnmounted();
+  // Unmounts from inside this process (lazily if busy and allowed).
+  Status RequestUnmount(bool lazy_if_busy);
+  // Writes back local changes now (the kernel's dirty pages first).
+  Status Flush(const FlushOptions& options, FlushReport* report);
+  // After the session ended: final flush, tell the `ccfs umount` waiting,
+  // close the control socket.
+  Status Finish(FlushReport* report);
+
+  nlohmann::json StatusJson();
+  const std::string& cache_root() const { return cache_.root(); }
+  const MountOptions& options() const { return options_; }
+
+ private:
+  Mount(std::unique_ptr<ObjectStore> store, const MountOptions& options);
+  Status LoadState();
+  Status FreshTree(const ObjectInfo& head);
+  void FixUpContent(std::vector<NodeRecord>* nodes);
+  void CollectGarbage(const std::vector<NodeRecord>& nodes);
+  void HandleControl(const nlohmann::json& request, std::shared_ptr<ControlConnection> conn);
+  void SyncKernelCache();
+
+  MountOptions options_;
+  std::unique_ptr<ObjectStore> store_;
+  CacheDir cache_;
+  UniqueFd cache_lock_;
+  std::unique_ptr<MetaDb> db_;
+  std::unique_ptr<InodeTable> table_;
+  ContentCache content_;
+  BaseVersion base_;
+  std::unique_ptr<Hydrator> hydrator_;
+  std::unique_ptr<Filesystem> fs_;
+  std::unique_ptr<Flusher> flusher_;
+  FuseContext fuse_ctx_;
+
+  fuse_session* session_ = nullptr;
+  std::thread loop_;
+  std::unique_ptr<ControlServer> control_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool loop_done_ = false;
+  std::vector<std::shared_ptr<ControlConnection>> exit_waiters_;
+  nlohmann::json last_flush_;
+  int64_t started_ns_ = 0;
+  std::string prepare_note_;  // how the tree was obtained (fresh, reused, resumed)
+};
+
+}  // namespace ccfs

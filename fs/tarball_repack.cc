@@ -1,0 +1,103 @@
+#include "fs/tarball_repack.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+
+#include "store/seekable_tar_writer.h"
+#include "store/tar_sanitize.h"
+#include "store/workspace_layout.h"
+
+namespace ccfs {
+
+namespace {
+
+int64_t Seconds(int64_t ns) {
+  return ns >= 0 ? ns / 1000000000 : -((-ns + 999999999) / 1000000000);
+}
+
+}  // namespace
+
+bool OnTarballSide(const SnapshotEntry& e) {
+  switch (e.node.type) {
+    case NodeType::kFile:
+      return !IsTranscriptPath(e.path);
+    case NodeType::kDir:
+      return !e.node.implicit;
+    case NodeType::kSymlink:
+      return true;
+  }
+  return true;
+}
+
+bool SameAsBase(const std::vector<const SnapshotEntry*>& side, const TarballVersion& base) {
+  if (base.etag.empty()) return false;
+  size_t base_count = 0;
+  for (const TarEntry& e : base.index.entries) {
+    // A foreign tarball may hold transcripts; they are not tarball-side here.
+    if (!(e.type == EntryType::kFile && IsTranscriptPath(e.path))) ++base_count;
+  }
+  if (side.size() != base_count) return false;
+  for (const SnapshotEntry* s : side) {
+    const TarEntry* e = base.Find(s->path);
+    if (e == nullptr || SanitizeMode(s->node.mode) != e->mode) return false;
+    const NodeInfo& n = s->node;
+    switch (n.type) {
+      case NodeType::kDir:
+        if (e->type != EntryType::kDir) return false;
+        break;  // directory mtimes alone are not worth a new tarball
+      case NodeType::kSymlink:
+        if (e->type != EntryType::kSymlink || e->link_target != n.link_target) return false;
+        break;
+      case NodeType::kFile:
+        if (e->type != EntryType::kFile || e->size != n.size || Seconds(n.mtime_ns) != e->mtime ||
+            n.state == ContentState::kDirty || n.origin_kind != OriginKind::kTarball ||
+            n.origin_path != s->path || n.origin_etag != base.etag) {
+          return false;
+        }
+        break;
+    }
+  }
+  return true;
+}
+
+Status RepackTarball(const std::vector<const SnapshotEntry*>& side, ContentCache& content,
+                     const std::string& out_path, TarIndex* index,
+                     std::vector<std::string>* skipped) {
+  auto writer = SeekableTarWriter::Create(out_path, SeekableTarWriter::Options{});
+  CCFS_RETURN_IF_ERROR(writer.status());
+  for (const SnapshotEntry* s : side) {
+    TarEntry e;
+    e.path = s->path;
+    e.mode = SanitizeMode(s->node.mode);
+    e.mtime = Seconds(s->node.mtime_ns);
+    switch (s->node.type) {
+      case NodeType::kDir:
+        CCFS_RETURN_IF_ERROR((*writer)->AddDirectory(e));
+        break;
+      case NodeType::kSymlink: {
+        std::string why;
+        if (!SymlinkTargetStaysInside(e.path, s->node.link_target, &why)) {
+          skipped->push_back(e.path + " (symlink: " + why + ")");
+          continue;
+        }
+        e.type = EntryType::kSymlink;
+        e.link_target = s->node.link_target;
+        CCFS_RETURN_IF_ERROR((*writer)->AddSymlink(e));
+        break;
+      }
+      case NodeType::kFile: {
+        // A descriptor of our own: reading moves its offset.
+        std::string path = content.Path(s->node.ino);
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return Status::FromErrno("open content of " + s->path, errno);
+        ScopedFd guard(fd);
+        CCFS_RETURN_IF_ERROR((*writer)->AddFileFromFd(e, fd).Annotate(s->path));
+        break;
+      }
+    }
+  }
+  return (*writer)->Finish(index);
+}
+
+}  // namespace ccfs
