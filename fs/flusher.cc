@@ -11,6 +11,7 @@
 #include "fs/remote_tree.h"
 #include "fs/tarball_repack.h"
 #include "store/parallel.h"
+#include "store/tar_sanitize.h"
 #include "store/workspace_layout.h"
 
 namespace ccfs {
@@ -112,6 +113,13 @@ Status Flusher::MakePlan(const FlushOptions& options, Plan* plan, FlushReport* r
 
   std::set<std::string> live;
   for (const SnapshotEntry& e : plan->snapshot) {
+    std::string why;
+    if (e.node.type == NodeType::kSymlink &&
+        !SymlinkTargetStaysInside(e.path, e.node.link_target, &why)) {
+      // Never stored (absolute or escaping): it stays in this mount only.
+      report->skipped.push_back(e.path + " (symlink: " + why + ")");
+      continue;
+    }
     if (OnTarballSide(e)) plan->tarball_side.push_back(&e);
     if (e.node.type != NodeType::kFile || !IsTranscriptPath(e.path)) continue;
     live.insert(e.path);
@@ -209,7 +217,16 @@ Status Flusher::UploadTranscripts(const FlushOptions& options, Plan* plan, Flush
 Status Flusher::WriteTarball(Plan* plan, FlushReport* report) {
   // Every member's bytes are needed for the repack: fetch the still-remote
   // ones in one pass over the base (large ranged GETs, not one per file).
-  CCFS_RETURN_IF_ERROR(hydrator_->HydrateTarballMembers().Annotate("fetching the base tarball"));
+  Status fetched = hydrator_->HydrateTarballMembers();
+  if (fetched.IsPreconditionFailed()) {
+    return Status::IOError(
+        "some files of this mount were never downloaded, and the tarball version they belong "
+        "to (" +
+        plan->base->etag +
+        ") is no longer in the store, so this version cannot be "
+        "written whole; copy out what you need and remount with --discard-local");
+  }
+  CCFS_RETURN_IF_ERROR(fetched.Annotate("fetching the base tarball"));
   for (const SnapshotEntry* e : plan->tarball_side) {
     if (e->node.type == NodeType::kFile && hydrator_->EnsureLocal(e->node.ino) != 0) {
       return Status::IOError("cannot read " + e->path +

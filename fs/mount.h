@@ -68,6 +68,10 @@ class Mount {
 
   nlohmann::json StatusJson();
   const std::string& cache_root() const { return cache_.root(); }
+  // The pieces, for tests that drive the filesystem without a kernel mount.
+  Filesystem* filesystem() { return fs_.get(); }
+  Hydrator* hydrator() { return hydrator_.get(); }
+  ObjectStore* store() { return store_.get(); }
   const MountOptions& options() const { return options_; }
 
  private:
