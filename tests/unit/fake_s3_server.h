@@ -93,6 +93,8 @@ class FakeS3 {
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
+  int connections() const { return connections_.load(); }
+
   std::vector<FakeRequest> requests() {
     std::lock_guard<std::mutex> l(mu_);
     return requests_;
@@ -165,6 +167,7 @@ class FakeS3 {
       if (!WaitReadable(listen_fd_)) continue;
       int fd = accept(listen_fd_, nullptr, nullptr);
       if (fd < 0) continue;
+      ++connections_;
       std::string buf;
       FakeRequest req;
       while (!stop_ && ReadRequest(fd, &buf, &req)) {
@@ -185,6 +188,7 @@ class FakeS3 {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
   std::thread thread_;
   std::mutex mu_;
   std::vector<FakeRequest> requests_;

@@ -161,6 +161,18 @@ TEST_F(S3FaultTest, EveryRequestIsSignedWithContentSha256) {
   EXPECT_EQ(reqs[0].Header("x-amz-content-sha256"), kEmptySha256);
 }
 
+TEST_F(S3FaultTest, ConnectionIsReusedAcrossRequests) {
+  FakeS3 server([](const FakeRequest& r) {
+    return Reply(200, "", {{"ETag", "\"e\""}, {"Content-Length", "0"}}, r.method == "HEAD");
+  });
+  auto store = Open(server);
+  ObjectInfo info;
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->Head("k", &info).ok());
+  ASSERT_TRUE(store->PutBytes("k", "x", {}, nullptr).ok());
+  EXPECT_EQ(server.requests().size(), 6u);
+  EXPECT_EQ(server.connections(), 1);
+}
+
 TEST_F(S3FaultTest, SessionTokenIsSentAndSigned) {
   ScopedEnv token("AWS_SESSION_TOKEN", "tok-123");
   FakeS3 server([](const FakeRequest&) { return Reply(200, "", {{"ETag", "\"e\""}}); });
