@@ -69,11 +69,11 @@ Status Flusher::Conflict(const std::string& what, const std::string& remote_etag
   report->remote_etag = remote_etag;
   return Status::PreconditionFailed(
       "conflict: workspace '" + workspace_ + "' changed in the store since this mount's base (" +
-      what + "). Nothing was lost: every local change stays in " + cache_->root() +
-      " and in the mount. Automatic merging is not implemented yet. To keep your version, run "
-      "`ccfs flush --force MOUNTPOINT` (or `ccfs umount --force`), which overwrites the "
-      "store's; to drop it, unmount and `ccfs mount --discard-local " +
-      workspace_ + " MOUNTPOINT` to start from the store's version.");
+      what + "). Nothing was lost: every local change stays in the cache " + cache_->root() +
+      ". Automatic merging is not implemented yet. To keep your version over the store's: "
+      "`ccfs flush --force MOUNTPOINT` while mounted (after an unmount, mount again with the "
+      "same cache first: the local state resumes). To drop it: `ccfs mount --discard-local " +
+      workspace_ + " MOUNTPOINT`.");
 }
 
 Status Flusher::Flush(const FlushOptions& options, FlushReport* report) {
@@ -98,8 +98,7 @@ Status Flusher::Flush(const FlushOptions& options, FlushReport* report) {
   report->new_etag = base_->tarball()->etag;
   report->bytes_uploaded = store_->stats().bytes_sent.load() - sent_before;
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!s.ok()) spdlog::error("flush of {}: {}", workspace_, s.ToString());
-  return s;
+  return s;  // callers report it (CLI, control reply, daemon log)
 }
 
 Status Flusher::MakePlan(const FlushOptions& options, Plan* plan, FlushReport* report) {

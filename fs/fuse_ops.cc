@@ -22,6 +22,7 @@ Filesystem* Fs(fuse_req_t req) { return Ctx(req)->fs; }
 template <typename Fn>
 void Guard(fuse_req_t req, const char* op, Fn&& fn) {
   ++Ctx(req)->requests;
+  spdlog::trace("fuse {}", op);
   try {
     fn();
   } catch (const std::exception& e) {
@@ -114,6 +115,7 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   conn->max_write = 1 << 20;
   conn->max_readahead = 1 << 20;
   conn->time_gran = 1;
+  spdlog::debug("fuse init: capable {:#x} want {:#x}", conn->capable, conn->want);
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -249,6 +251,15 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
 
 void OpLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
   Guard(req, "link", [&] { fuse_reply_err(req, EPERM); });  // a tarball keeps no hard links
+}
+
+// With FUSE_CAP_NO_OPEN_SUPPORT, ENOSYS here means "opens need no message":
+// the kernel stops sending OPEN and RELEASE and keeps the page cache across
+// opens (FOPEN_KEEP_CACHE), so an open/append/close costs one WRITE round
+// trip, not five. (libfuse answers success itself when there is no handler,
+// which would drop the cache on every open.)
+void OpOpen(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+  Guard(req, "open", [&] { fuse_reply_err(req, ENOSYS); });
 }
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
@@ -446,6 +457,7 @@ fuse_lowlevel_ops MakeOps() {
   ops.rmdir = OpRmdir;
   ops.rename = OpRename;
   ops.link = OpLink;
+  ops.open = OpOpen;
   ops.read = OpRead;
   ops.write_buf = OpWriteBuf;
   ops.fsync = OpFsync;
@@ -458,7 +470,7 @@ fuse_lowlevel_ops MakeOps() {
   ops.create = OpCreate;
   ops.copy_file_range = OpCopyFileRange;
   ops.fallocate = OpFallocate;
-  // Deliberately absent: open/release (FUSE_CAP_NO_OPEN_SUPPORT), flush
+  // Deliberately absent: release (never sent without opens), flush
   // (ENOSYS once, then the kernel stops asking), getxattr & co (same: no
   // security.capability lookup before every write), lseek, flock/getlk/setlk.
   return ops;

@@ -380,6 +380,7 @@ Status Mount::Flush(const FlushOptions& options, FlushReport* report) {
   }
   if (mounted) SyncKernelCache();
   Status s = flusher_->Flush(options, report);
+  if (!s.ok()) spdlog::info("flush of {}: {}", options_.workspace, s.ToString());
   {
     std::lock_guard<std::mutex> lock(mu_);
     last_flush_ = FlushResultJson(s, *report);

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# ccfs exec: the command runs with CLAUDE_CONFIG_DIR on a private lazy mount;
+# reading one file moves a small fraction of the workspace; its exit code
+# comes back; its changes are flushed; a failed flush exits 75 and keeps the
+# changes in the cache.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/mount_lib.sh"
+require_s3
+STORE=$(s3_store)
+WS=ex-$$
+export CCFS
+
+python3 "$GEN" "$T/src" --size small --bulk-mb 24 --seed 13 >/dev/null
+check "push" "$CCFS" push "$T/src" "$WS" --store "$STORE" >/dev/null
+total=$(du -sb "$T/src" | cut -f1)
+
+set +e
+"$CCFS" exec "$WS" --store "$STORE" --cache "$T/exec-cache" -- bash -c '
+  set -e
+  [[ -n $CLAUDE_CONFIG_DIR ]] && mountpoint -q "$CLAUDE_CONFIG_DIR"
+  echo "$CLAUDE_CONFIG_DIR" >"'"$T"'/dir"
+  cat "$CLAUDE_CONFIG_DIR/settings.json" >"'"$T"'/settings.out"
+  "$CCFS" status "$CLAUDE_CONFIG_DIR" --json >"'"$T"'/status.json"
+  echo "{\"display\":\"from exec\"}" >>"$CLAUDE_CONFIG_DIR/history.jsonl"
+  exit 7'
+rc=$?
+set -e
+[[ $rc == 7 ]] || fail "exec exited $rc, not the command's 7"
+check "the command read settings.json" cmp "$T/src/settings.json" "$T/settings.out"
+[[ -e $(cat "$T/dir") ]] && fail "exec left its mountpoint $(cat "$T/dir") behind"
+fetched=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["store_stats"]["bytes_received"])' "$T/status.json")
+hydrate=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hydrate"])' "$T/status.json")
+[[ $hydrate == lazy ]] || fail "exec hydrates $hydrate by default, not lazy"
+echo "lazy exec reading one file fetched $fetched of $total bytes"
+((fetched * 20 < total)) || fail "reading one file fetched $fetched bytes, more than 5% of $total"
+
+check "pull" "$CCFS" pull "$WS" "$T/pulled" --store "$STORE" >/dev/null
+tail -1 "$T/pulled/history.jsonl" | grep -q "from exec" || fail "exec's append was not flushed"
+
+check "exec true" "$CCFS" exec "$WS" --store "$STORE" -- true
+set +e
+"$CCFS" exec "$WS" --store "$STORE" -- false
+rc=$?
+set -e
+[[ $rc == 1 ]] || fail "exec false exited $rc"
+
+# The workspace changes under a running turn: the flush conflicts -> 75, and
+# the turn's change waits in the cache.
+cp -a "$T/src" "$T/other"
+echo other >"$T/other/other.txt"
+set +e
+"$CCFS" exec "$WS" --store "$STORE" --cache "$T/exec-cache" -- bash -c '
+  echo "turn output" >"$CLAUDE_CONFIG_DIR/turn.txt"
+  "$CCFS" push "'"$T"'/other" "'"$WS"'" --store "'"$STORE"'" --force >/dev/null' 2>"$T/exec.err"
+rc=$?
+set -e
+[[ $rc == 75 ]] || fail "exec with a failed flush exited $rc, not 75: $(cat "$T/exec.err")"
+grep -q conflict "$T/exec.err" || fail "exec did not explain the conflict: $(cat "$T/exec.err")"
+MOUNT_CACHE=$T/exec-cache do_mount "$WS" "$T/mnt"
+[[ $(cat "$T/mnt/turn.txt") == "turn output" ]] || fail "the turn's change was lost"
+echo "PASS"

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# A generated workspace on RGW, mounted: the tree equals the source; the usual
+# edits (create, append, truncate, rename over, delete files and dirs, mkdir
+# locks, symlinks, chmod) made through the mount and, in parallel, to a local
+# copy; `ccfs umount` flushes; `ccfs pull` and a second mount both show the
+# copy exactly; the new tarball extracts with tar; `fusermount3 -u` flushes too.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/mount_lib.sh"
+require_s3
+STORE=$(s3_store)
+WS=rt-$$
+
+src=$T/src
+gen_workspace "$src" small 11
+check "push" "$CCFS" push "$src" "$WS" --store "$STORE" >/dev/null
+mnt=$T/mnt
+do_mount "$WS" "$mnt"
+check "mounted tree equals the source" diff -r "$src" "$mnt"
+[[ $(stat -c %a "$mnt/.credentials.json") == 600 ]] || fail ".credentials.json is not 0600"
+
+# The same edits on the mount and on a local copy.
+cp -a "$src" "$T/expect"
+edit() {
+  local d=$1 t1 t2
+  echo '{"created":true}' >"$d/new-file.json"
+  printf '%s\n' '{"display":"appended"}' >>"$d/history.jsonl"
+  truncate -s 10 "$d/CLAUDE.md"
+  echo '{"numStartups": 43}' >"$d/.claude.json.tmp.1"
+  chmod 600 "$d/.claude.json.tmp.1"
+  mv -f "$d/.claude.json.tmp.1" "$d/.claude.json"
+  rm "$d/settings.json"
+  rm -r "$d/agents"
+  mkdir "$d/todos/lock"
+  mkdir "$d/todos/lock" 2>/dev/null && fail "mkdir of an existing dir succeeded in $d"
+  rmdir "$d/todos/lock"
+  mkdir -p "$d/a/b/c" && echo deep >"$d/a/b/c/f" && mv "$d/a" "$d/renamed-dir"
+  ln -s ../CLAUDE.md "$d/debug/latest.new" && mv -T "$d/debug/latest.new" "$d/debug/latest"
+  chmod 700 "$d/hooks/notify.sh"
+  # Transcripts: append to one, add one, delete one.
+  t1=$(cd "$d" && find projects -maxdepth 2 -name '*.jsonl' | sort | sed -n 1p)
+  t2=$(cd "$d" && find projects -maxdepth 2 -name '*.jsonl' | sort | sed -n 2p)
+  echo '{"type":"user","message":"more"}' >>"$d/$t1"
+  echo '{"type":"user","message":"new session"}' >"$(dirname "$d/$t1")/new-session.jsonl"
+  rm "$d/$t2"
+}
+edit "$T/expect"
+edit "$mnt"
+check "mount equals the edited copy" diff -r "$T/expect" "$mnt"
+[[ $(readlink "$mnt/debug/latest") == ../CLAUDE.md ]] || fail "readlink debug/latest"
+readlink "$mnt/CLAUDE.md" >/dev/null 2>&1 && fail "readlink of a regular file succeeded"
+
+pid=$(cat "$mnt.pid")
+check "ccfs umount" timeout 300 "$CCFS" umount "$mnt"
+mountpoint -q "$mnt" && fail "still mounted after ccfs umount"
+wait_gone "$pid"
+
+check "pull" "$CCFS" pull "$WS" "$T/pulled" --store "$STORE" >/dev/null
+check "pulled tree equals the edited copy" diff -r "$T/expect" "$T/pulled"
+[[ $(stat -c %a "$T/pulled/.claude.json") == 600 ]] || fail ".claude.json mode lost"
+
+mnt2=$T/mnt2
+do_mount "$WS" "$mnt2" --hydrate lazy
+check "second mount equals the edited copy" diff -r "$T/expect" "$mnt2"
+
+# The new tarball is a plain tar.gz: everything but the transcripts.
+path=${STORE#s3://}
+curl -sf --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+  -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -o "$T/new.tgz" \
+  "$AWS_ENDPOINT_URL/$path/$WS/claude-home.tar.gz" || fail "fetching the tarball"
+mkdir "$T/x"
+check "tar xzf of the new tarball" tar xzf "$T/new.tgz" -C "$T/x"
+(cd "$T/expect" && find . -path ./projects -prune -o -print | sort) >"$T/expect.list"
+(cd "$T/x" && find . -path ./projects -prune -o -print | sort) >"$T/x.list"
+check "tarball holds the tree outside projects/" diff "$T/expect.list" "$T/x.list"
+check "tarball content" diff -r --exclude=projects "$T/expect" "$T/x"
+find "$T/x/projects" -name '*.jsonl' | grep -q . && fail "the tarball holds transcripts"
+
+# Plain fusermount3 -u flushes too.
+echo "via fusermount" >"$mnt2/fusermount.txt"
+echo "via fusermount" >"$T/expect/fusermount.txt"
+pid=$(cat "$mnt2.pid")
+check "fusermount3 -u" fusermount3 -u "$mnt2"
+wait_gone "$pid"
+check "pull after fusermount3 -u" "$CCFS" pull "$WS" "$T/pulled2" --store "$STORE" >/dev/null
+check "fusermount3 -u flushed" diff -r "$T/expect" "$T/pulled2"
+echo "PASS"
