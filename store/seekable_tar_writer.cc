@@ -282,6 +282,82 @@ Status SeekableTarWriter::AddFile(const TarEntry& e, const std::string& local_pa
   return AddFileFromFd(e, fd.get());
 }
 
+Status SeekableTarWriter::EntriesInBlockRun(const TarIndex& src, size_t first, size_t last,
+                                            std::vector<TarEntry>* entries) {
+  entries->clear();
+  if (first > last || last >= src.blocks.size()) {
+    return Status::InvalidArgument("seekable tar: no such block run");
+  }
+  const uint64_t begin = src.blocks[first].raw_offset;
+  const uint64_t end = src.blocks[last].raw_offset + src.blocks[last].raw_size;
+  // Entries are in offset order: find the first at or after `begin`, then
+  // require them to tile [begin, end) exactly.
+  auto it = std::lower_bound(src.entries.begin(), src.entries.end(), begin,
+                             [](const TarEntry& e, uint64_t off) { return e.header_offset < off; });
+  uint64_t pos = begin;
+  for (; it != src.entries.end() && it->header_offset < end; ++it) {
+    if (it->header_offset != pos) break;
+    pos = it->data_offset + RoundUp512(it->size);
+    entries->push_back(*it);
+  }
+  if (pos != end) {
+    entries->clear();
+    return Status::InvalidArgument("seekable tar: blocks " + std::to_string(first) + ".." +
+                                   std::to_string(last) +
+                                   " do not start and end on member boundaries of indexed entries");
+  }
+  return Status::OK();
+}
+
+Status SeekableTarWriter::AppendBlocks(const TarIndex& src, size_t first, size_t last,
+                                       std::string_view compressed, bool verify) {
+  if (!status_.ok()) return status_;
+  if (finished_) return Status::InvalidArgument("seekable tar: already finished");
+  std::vector<TarEntry> run;
+  CCFS_RETURN_IF_ERROR(EntriesInBlockRun(src, first, last, &run));
+  const uint64_t comp_begin = src.blocks[first].comp_offset;
+  const uint64_t comp_len = src.blocks[last].comp_offset + src.blocks[last].comp_size - comp_begin;
+  if (compressed.size() != comp_len) {
+    return Status::InvalidArgument("seekable tar: " + std::to_string(compressed.size()) +
+                                   " compressed bytes given for a run of " +
+                                   std::to_string(comp_len));
+  }
+  std::unordered_set<std::string> run_paths;
+  for (const auto& e : run) {
+    CCFS_RETURN_IF_ERROR(CheckEntry(e, e.type));
+    if (!run_paths.insert(e.path).second) {
+      return Status::InvalidArgument("seekable tar: duplicate path '" + e.path + "'");
+    }
+  }
+  if (verify) {
+    std::string scratch;
+    for (size_t i = first; i <= last; ++i) {
+      const TarBlock& b = src.blocks[i];
+      Status s = InflateGzipMember(compressed.substr(b.comp_offset - comp_begin, b.comp_size),
+                                   b.raw_size, &scratch);
+      if (!s.ok()) return s.Annotate("seekable tar: reused block " + std::to_string(i));
+    }
+  }
+
+  CCFS_RETURN_IF_ERROR(CutBlock());  // the copied run starts a block of its own
+  const uint64_t raw_shift = raw_pos_ - src.blocks[first].raw_offset;
+  for (size_t i = first; i <= last; ++i) {
+    const TarBlock& b = src.blocks[i];
+    TarBlock copy{comp_pos_, b.comp_size, b.raw_offset + raw_shift, b.raw_size};
+    CCFS_RETURN_IF_ERROR(
+        EmitCompressed(compressed.data() + (b.comp_offset - comp_begin), b.comp_size));
+    blocks_.push_back(copy);
+    raw_pos_ += b.raw_size;
+  }
+  for (auto& e : run) {
+    e.header_offset += raw_shift;
+    e.data_offset += raw_shift;
+    paths_.insert(e.path);
+    entries_.push_back(std::move(e));
+  }
+  return Status::OK();
+}
+
 Status SeekableTarWriter::Finish(TarIndex* index) {
   if (!status_.ok()) return status_;
   if (finished_) return Status::InvalidArgument("seekable tar: already finished");

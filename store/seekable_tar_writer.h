@@ -62,6 +62,23 @@ class SeekableTarWriter {
   Status AddFileFromFd(const TarEntry& e, int fd);
   Status AddFileFromBytes(const TarEntry& e, std::string_view data);
 
+  // Block reuse: appends blocks [first, last] of another seekable tarball
+  // `src` byte for byte (no recompression). `compressed` holds exactly their
+  // compressed bytes (src.blocks[first].comp_offset up to the end of `last`).
+  // The run must be member-aligned (see EntriesInBlockRun); its entries join
+  // the index with shifted offsets and are checked like added ones. With
+  // `verify`, each block is inflated and its CRC checked first, so a damaged
+  // block is never carried into a new tarball (Corruption).
+  Status AppendBlocks(const TarIndex& src, size_t first, size_t last, std::string_view compressed,
+                      bool verify = true);
+
+  // The entries held by src.blocks[first..last] if the run starts and ends on
+  // member boundaries and every byte of it belongs to an entry of src's index
+  // (so no end-of-archive marker and no member dropped from the index);
+  // InvalidArgument otherwise. Offsets are as in src.
+  static Status EntriesInBlockRun(const TarIndex& src, size_t first, size_t last,
+                                  std::vector<TarEntry>* entries);
+
   // Writes end-of-archive, the index and trailer members, fsyncs and closes.
   // *index (if not null) receives the index stored in the object.
   Status Finish(TarIndex* index);
