@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -41,5 +42,15 @@ struct SyncStatus {
   int64_t pending_lines = 0;  // written but not yet acknowledged, over all files
   int64_t requests = 0;       // HTTP requests attempted since start
 };
+
+// {"state": "ok", "last_error": "", "pending_lines": 0, "requests": 12,
+//  "files": [{"path": "projects/...", "lines_written": 40, "lines_acked": 40}]}
+// for a control socket or `ccfs status --json`.
+nlohmann::json SyncStatusToJson(const SyncStatus& status);
+
+// Human-readable lines for `ccfs status`:
+//   transcript sync: ok (2 files, 0 lines pending)
+//     projects/-home-u-app/<id>.jsonl  40/40 lines synced
+std::string DescribeSyncStatus(const SyncStatus& status);
 
 }  // namespace ccfs

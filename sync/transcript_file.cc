@@ -11,7 +11,8 @@
 namespace ccfs {
 namespace {
 
-constexpr size_t kReadBlock = 1 << 20;
+// Small enough that the common case (one appended line) stays cheap.
+constexpr size_t kReadBlock = 128 * 1024;
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;

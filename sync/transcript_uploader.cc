@@ -212,10 +212,6 @@ std::optional<ApiReply> TranscriptUploader::EnsureSession(Session& s) {
   return std::nullopt;
 }
 
-void TranscriptUploader::ForgetServerState() {
-  for (auto& [id, s] : sessions_) s.initialized = false;
-}
-
 StepOutcome TranscriptUploader::SyncFile(const std::string& rel_path) {
   TrackedFile* f = Find(rel_path);
   if (f == nullptr) return StepOutcome::Done();
@@ -267,8 +263,10 @@ StepOutcome TranscriptUploader::SendOneChunk(TrackedFile& f, Session& s, const s
   if (batch.lines.empty()) return StepOutcome::Done();
 
   std::vector<std::string> redacted(batch.lines.size());
-  for (size_t i = 0; i < batch.lines.size(); ++i) RedactLine(batch.lines[i], &redacted[i]);
-  batch.lines.clear();
+  for (size_t i = 0; i < batch.lines.size(); ++i) {
+    RedactLine(batch.lines[i], &redacted[i]);
+    std::string().swap(batch.lines[i]);  // keep the peak near two copies of the chunk
+  }
   std::vector<std::string> encoded;
   size_t n = EncodeLinesWithin(redacted, budget, &encoded);
   if (encoded[0].size() + kChunkEnvelopeReserve > kServerBodyLimit) {
@@ -314,6 +312,7 @@ StepOutcome TranscriptUploader::SendOneChunk(TrackedFile& f, Session& s, const s
   }
   if (prompt) env.metadata["first_user_message"] = *prompt;
   if (summary) env.metadata["summary"] = *summary;
+  redacted.clear();
   std::string body = BuildChunkBody(env, encoded, n);
   encoded.clear();
 
@@ -349,6 +348,11 @@ StepOutcome TranscriptUploader::SendOneChunk(TrackedFile& f, Session& s, const s
   }
   int64_t expected = p.acked_line + static_cast<int64_t>(n);
   if (*last < expected) {  // the server kept fewer lines than sent: go by its count
+    if (++*conflicts > kMaxConflictsPerPass) {
+      s.initialized = false;
+      return StepOutcome::Remote(
+          BadReply("chunk: server keeps acknowledging fewer lines than sent"));
+    }
     st = Reposition(f, path, *last);
     return st.ok() ? StepOutcome::More() : StepOutcome::Local(st);
   }

@@ -76,8 +76,6 @@ class TranscriptUploader {
   StepOutcome FlushOutbox();
   // Sends session_end for a session.
   StepOutcome EndSession(const std::string& external_id);
-  // After a failed request: ask the server again before the next chunk.
-  void ForgetServerState();
 
   std::vector<SyncFileStatus> FileStatuses() const;
   int64_t PendingLines() const;

@@ -3,6 +3,9 @@
 // order, partial lines wait, restarts keep exactness, injected 409/413/429/500
 // and a server outage are survived, and a refused token stops syncing.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -225,6 +228,36 @@ TEST_F(SidecarTest, RestartMidStreamKeepsExactness) {
   ExpectServerExact();
 }
 
+// The mount process killed with SIGKILL while streaming: the next sidecar on
+// the same progress DB sends exactly what is missing.
+TEST_F(SidecarTest, SigkillMidStreamKeepsExactness) {
+  std::string rel = SessionRel(kSession);
+  std::string file = dir_ / ("tree/" + rel);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // child: stream until killed (or give up after a while)
+    auto s = SyncSidecar::Create(Options());
+    if (!s.ok()) _exit(2);
+    auto give_up = std::chrono::steady_clock::now() + 20s;
+    for (int i = 0; std::chrono::steady_clock::now() < give_up; ++i) {
+      testing::AppendToFile(file, AssistantLine(i) + "\n");
+      (*s)->NotifyGrew(rel);
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    _exit(0);
+  }
+  ASSERT_TRUE(testing::WaitFor([&] { return ServerLines(rel).size() >= 200; }, 15s));
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_EQ(waitpid(pid, nullptr, 0), pid);
+
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) written_[rel].push_back(line);
+  ASSERT_GT(written_[rel].size(), 200u);
+  StartSidecar();
+  DrainOk();
+  ExpectServerExact();
+}
+
 // A crash between the server's ack and our progress commit leaves a progress
 // DB behind the server; a lost or reset server leaves it ahead. Either way
 // the server's count wins and no line is lost or repeated.
@@ -401,6 +434,17 @@ TEST_F(SidecarTest, SummaryGitHubLinksAndRedaction) {
   Append(rel, {json{{"type", "assistant"}, {"text", "https://github.com/acme/app/pull/7"}}.dump()});
   DrainOk();
   EXPECT_EQ(api_->Session(kSession)["github_links"].size(), 2u);
+}
+
+TEST_F(SidecarTest, DestructionAbortsARequestInFlight) {
+  StartSidecar();
+  api_->AddFault({{"status", 500}, {"delay_ms", 2500}, {"path", "/api/v1/sync/init"}});
+  Append(SessionRel(kSession), {UserLine("slow", 1)});
+  ASSERT_TRUE(testing::WaitFor([&] { return api_->Requests() >= 1; }, 5s));
+  auto start = std::chrono::steady_clock::now();
+  sidecar_.reset();
+  // Well before the server would answer (the server's Stop in TearDown waits for it).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
 }
 
 TEST_F(SidecarTest, NonTranscriptPathsAreIgnored) {
