@@ -40,8 +40,9 @@ void RegisterPush(CLI::App& app, CommandContext& ctx) {
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
-      "push", "Store a local config directory as a workspace (transcripts as their own objects, "
-              "the rest as one seekable tarball)");
+      "push",
+      "Store a local config directory as a workspace (transcripts as their own objects, "
+      "the rest as one seekable tarball)");
   cmd->add_option("DIR", args->dir, "Directory to store (e.g. ~/.claude)")->required();
   cmd->add_option("WORKSPACE", args->workspace, "Workspace name")->required();
   AddStoreFlags(cmd, &args->store);
@@ -62,8 +63,8 @@ void RegisterPush(CLI::App& app, CommandContext& ctx) {
       ctx.exit_code = ReportError("push", s);
       return;
     }
-    std::cout << "pushed " << args->dir << " to " << args->workspace << " in "
-              << store->Describe() << "\n"
+    std::cout << "pushed " << args->dir << " to " << args->workspace << " in " << store->Describe()
+              << "\n"
               << "  tarball: " << r.tarball_entries << " entries, " << HumanBytes(r.tarball_bytes)
               << ", ETag " << r.tarball_etag << "\n"
               << "  transcripts: " << r.transcripts_uploaded << " uploaded ("

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/path_util.h"
 #include "store/unique_fd.h"
 
 namespace ccfs {
@@ -116,11 +117,6 @@ Status MakeDirs(const std::string& path) {
 void FsyncDir(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.valid()) ::fsync(fd.get());
-}
-
-std::string ParentOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? std::string() : path.substr(0, slash);
 }
 
 // Fills a temp file and reports how many body bytes it wrote.

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -81,44 +80,13 @@ Status CheckAbsentOrEmptyDir(const std::string& dir) {
   return Status::OK();
 }
 
-Result<std::string> FileMd5Hex(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return Status::FromErrno(path, errno);
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_md5(), nullptr) != 1) {
-    return Status::IOError("MD5 init failed");
-  }
-  std::vector<char> buf(1 << 20);
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(path, errno);
-    }
-    if (n == 0) break;
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &len);
-  static const char* kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) {
-    hex += kHex[md[i] >> 4];
-    hex += kHex[md[i] & 15];
-  }
-  return hex;
-}
-
 namespace {
 
 Status StreamInto(ObjectStore& store, const std::string& key, const GetOptions& opts, int fd,
                   const std::string& what) {
   Status s = store.Get(
       key, opts,
-      [&](const char* data, size_t len) -> Status {
-        return WriteAll(fd, data, len, what);
-      },
+      [&](const char* data, size_t len) -> Status { return WriteAll(fd, data, len, what); },
       nullptr);
   CCFS_RETURN_IF_ERROR(s);
   if (::fsync(fd) != 0) return Status::FromErrno("fsync " + what, errno);

@@ -33,10 +33,6 @@ std::string ParentDir(const std::string& path);
 // OK when `dir` does not exist or is an empty directory.
 Status CheckAbsentOrEmptyDir(const std::string& dir);
 
-// Lower-case hex MD5 of a file's content (what S3 reports as the ETag of a
-// single-part upload).
-Result<std::string> FileMd5Hex(const std::string& path);
-
 // Streams an object into `path` (created or truncated), then fsyncs it.
 Status DownloadToFile(ObjectStore& store, const std::string& key, const GetOptions& opts,
                       const std::string& path);

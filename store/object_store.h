@@ -40,8 +40,8 @@ struct GetOptions {
 };
 
 struct PutOptions {
-  std::string if_match;             // replace only this version
-  bool if_none_match_any = false;   // create only: fail if the key exists
+  std::string if_match;            // replace only this version
+  bool if_none_match_any = false;  // create only: fail if the key exists
   std::string content_type = "application/octet-stream";
 };
 
@@ -53,8 +53,8 @@ struct ListOptions {
 };
 
 struct ListResult {
-  std::vector<ObjectInfo> objects;          // sorted by key (byte order)
-  std::vector<std::string> common_prefixes; // sorted, each ends with the delimiter
+  std::vector<ObjectInfo> objects;           // sorted by key (byte order)
+  std::vector<std::string> common_prefixes;  // sorted, each ends with the delimiter
 };
 
 // Receives a streamed body. Returning a non-OK status aborts the transfer
@@ -114,11 +114,11 @@ Status ValidateKey(const std::string& key);
 // Where the S3 backend gets its endpoint and credentials when the
 // environment does not say (flags of the ccfs CLI map onto these).
 struct StoreOptions {
-  std::string endpoint;       // full URL with scheme; "" = from env, else AWS
-  std::string region;         // "" = from env/profile, else us-east-1
-  std::string profile;        // "" = $AWS_PROFILE, else "default"
-  std::string addressing;     // "path", "virtual" or "" (auto: virtual only for amazonaws.com)
-  int max_retries = 5;        // attempts after the first for retryable errors
+  std::string endpoint;    // full URL with scheme; "" = from env, else AWS
+  std::string region;      // "" = from env/profile, else us-east-1
+  std::string profile;     // "" = $AWS_PROFILE, else "default"
+  std::string addressing;  // "path", "virtual" or "" (auto: virtual only for amazonaws.com)
+  int max_retries = 5;     // attempts after the first for retryable errors
   int connect_timeout_ms = 5000;
   int request_timeout_ms = 0;  // 0 = no overall limit (large bodies); low-speed limit still applies
   uint64_t multipart_threshold = 64ull << 20;

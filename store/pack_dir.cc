@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "store/path_util.h"
 #include "store/tar_util.h"
 
 namespace ccfs {
@@ -114,16 +115,6 @@ Status TreeWalker::Visit(int dir_fd, const std::string& name, const std::string&
     skipped_->push_back({rel, UnsupportedKind(st.st_mode)});
   }
   return Status::OK();
-}
-
-std::string ParentOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? std::string() : path.substr(0, slash);
-}
-
-std::string BaseOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 }  // namespace

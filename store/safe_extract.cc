@@ -12,21 +12,12 @@
 #include <optional>
 #include <unordered_map>
 
+#include "store/path_util.h"
 #include "store/tar_util.h"
 
 namespace ccfs {
 
 namespace {
-
-std::string ParentOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? std::string() : path.substr(0, slash);
-}
-
-std::string BaseOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 struct timespec ToTimespec(int64_t secs) {
   struct timespec ts {};

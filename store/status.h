@@ -97,9 +97,9 @@ class Result {
 }  // namespace ccfs
 
 // Propagate a non-OK Status (or the Status of a failed Result) to the caller.
-#define CCFS_RETURN_IF_ERROR(expr)            \
-  do {                                        \
-    ::ccfs::Status ccfs_status_ = (expr);     \
+#define CCFS_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::ccfs::Status ccfs_status_ = (expr);        \
     if (!ccfs_status_.ok()) return ccfs_status_; \
   } while (0)
 
@@ -107,8 +107,8 @@ class Result {
 #define CCFS_CONCAT_(a, b) CCFS_CONCAT_INNER_(a, b)
 // `CCFS_ASSIGN_OR_RETURN(T x, ExprReturningResult())` declares x from the
 // value, or returns the Result's Status.
-#define CCFS_ASSIGN_OR_RETURN(decl, expr)                                  \
-  auto CCFS_CONCAT_(ccfs_result_, __LINE__) = (expr);                      \
-  if (!CCFS_CONCAT_(ccfs_result_, __LINE__).ok())                          \
-    return CCFS_CONCAT_(ccfs_result_, __LINE__).status();                  \
+#define CCFS_ASSIGN_OR_RETURN(decl, expr)                 \
+  auto CCFS_CONCAT_(ccfs_result_, __LINE__) = (expr);     \
+  if (!CCFS_CONCAT_(ccfs_result_, __LINE__).ok())         \
+    return CCFS_CONCAT_(ccfs_result_, __LINE__).status(); \
   decl = std::move(CCFS_CONCAT_(ccfs_result_, __LINE__)).value()

@@ -7,23 +7,6 @@
 
 namespace ccfs {
 
-ScopedFd& ScopedFd::operator=(ScopedFd&& o) noexcept {
-  if (this != &o) reset(o.release());
-  return *this;
-}
-
-void ScopedFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
-Status ScopedFd::Close(const std::string& context) {
-  if (fd_ < 0) return Status::OK();
-  int fd = release();
-  if (::close(fd) != 0) return Status::FromErrno(context, errno);
-  return Status::OK();
-}
-
 namespace {
 // Created once and never freed: a locale_t must outlive every thread using it.
 locale_t Utf8CtypeLocale() {
@@ -45,33 +28,6 @@ ScopedUtf8Locale::ScopedUtf8Locale() {
 
 ScopedUtf8Locale::~ScopedUtf8Locale() {
   if (previous_ != static_cast<locale_t>(nullptr)) uselocale(previous_);
-}
-
-Status WriteAll(int fd, const char* data, size_t len, const std::string& context) {
-  while (len > 0) {
-    ssize_t n = ::write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(context, errno);
-    }
-    data += n;
-    len -= static_cast<size_t>(n);
-  }
-  return Status::OK();
-}
-
-Status ReadFull(int fd, char* data, size_t len, size_t* got, const std::string& context) {
-  *got = 0;
-  while (*got < len) {
-    ssize_t n = ::read(fd, data + *got, len - *got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(context, errno);
-    }
-    if (n == 0) break;
-    *got += static_cast<size_t>(n);
-  }
-  return Status::OK();
 }
 
 int OpenDirBeneath(int root_fd, const std::string& rel, bool create, ScopedFd* out,

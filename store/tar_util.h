@@ -15,34 +15,12 @@
 #include <vector>
 
 #include "store/status.h"
+#include "store/unique_fd.h"
 
 namespace ccfs {
 
-// An owned file descriptor, closed on destruction.
-class ScopedFd {
- public:
-  ScopedFd() = default;
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(ScopedFd&& o) noexcept : fd_(o.release()) {}
-  ScopedFd& operator=(ScopedFd&& o) noexcept;
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() { reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset(int fd = -1);
-  // Closes now and reports a failed close (which can carry a deferred write error).
-  Status Close(const std::string& context);
-
- private:
-  int fd_ = -1;
-};
+// The codec predates UniqueFd; one owner type serves both.
+using ScopedFd = UniqueFd;
 
 struct ArchiveReadDeleter {
   void operator()(archive* a) const { archive_read_free(a); }
@@ -74,12 +52,6 @@ class ScopedUtf8Locale {
  private:
   locale_t previous_ = nullptr;
 };
-
-// write(2) until all of [data, data+len) is written (EINTR-safe).
-Status WriteAll(int fd, const char* data, size_t len, const std::string& context);
-
-// read(2) up to `len` bytes, stopping early only at end of file; *got receives the count.
-Status ReadFull(int fd, char* data, size_t len, size_t* got, const std::string& context);
 
 // Opens directory `rel` ('/'-separated, "" = root_fd itself) below root_fd
 // without following any symlink on the way. With `create`, missing

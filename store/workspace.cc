@@ -11,12 +11,14 @@
 #include <mutex>
 #include <set>
 
+#include "store/content_hash.h"
 #include "store/local_file.h"
 #include "store/pack_dir.h"
 #include "store/parallel.h"
 #include "store/safe_extract.h"
 #include "store/seekable_tar_reader.h"
 #include "store/tar_scanner.h"
+#include "store/unique_fd.h"
 #include "store/workspace_layout.h"
 
 namespace ccfs {
@@ -125,8 +127,11 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
     if (it != remote.end() && it->second.size == t.size) {
       // S3 ETags of single-part uploads are the content MD5: skip what is
       // already there. (Other stores' ETags never match an MD5, so they upload.)
-      CCFS_ASSIGN_OR_RETURN(std::string md5, FileMd5Hex(path));
-      if (md5 == it->second.etag) {
+      UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) return Status::FromErrno("push: " + path, errno);
+      ContentHashes hashes;
+      CCFS_RETURN_IF_ERROR(HashFileRange(fd.get(), 0, t.size, &hashes));
+      if (hashes.md5_hex == it->second.etag) {
         std::lock_guard<std::mutex> lock(mu);
         ++result->transcripts_unchanged;
         return Status::OK();
@@ -193,8 +198,8 @@ Status PullWorkspace(ObjectStore& store, const std::string& workspace, const std
   result->tarball_etag = head.etag;
   result->bytes_downloaded += head.size;
   TarIndex entries;
-  CCFS_RETURN_IF_ERROR(ExtractTarGz(tarball.path(), dir, &result->skipped, &entries)
-                           .Annotate("pull: extracting"));
+  CCFS_RETURN_IF_ERROR(
+      ExtractTarGz(tarball.path(), dir, &result->skipped, &entries).Annotate("pull: extracting"));
   result->tarball_entries = entries.entries.size();
 
   std::map<std::string, ObjectInfo> remote;
