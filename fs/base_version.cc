@@ -3,8 +3,10 @@
 namespace ccfs {
 
 std::shared_ptr<const TarballVersion> TarballVersion::Make(std::string etag, uint64_t size,
-                                                           bool seekable, TarIndex index) {
+                                                           bool seekable, TarIndex index,
+                                                           bool complete) {
   auto v = std::make_shared<TarballVersion>();
+  v->complete = complete;
   v->etag = std::move(etag);
   v->size = size;
   v->seekable = seekable;

@@ -22,6 +22,10 @@ struct TarballVersion {
   // False for a tarball written by another tool: no block index, so its
   // members cannot be range-read; the mount extracts it whole instead.
   bool seekable = false;
+  // False when reading the index dropped entries (escaping symlinks): then
+  // the tar stream holds members the index does not list, and its blocks
+  // must not be copied into a new tarball as they are.
+  bool complete = true;
   TarIndex index;
   std::unordered_map<std::string, size_t> by_path;  // index.entries position
 
@@ -30,7 +34,7 @@ struct TarballVersion {
     return it == by_path.end() ? nullptr : &index.entries[it->second];
   }
   static std::shared_ptr<const TarballVersion> Make(std::string etag, uint64_t size, bool seekable,
-                                                    TarIndex index);
+                                                    TarIndex index, bool complete = true);
 };
 
 class BaseVersion {

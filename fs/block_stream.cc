@@ -1,5 +1,6 @@
 #include "fs/block_stream.h"
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,47 +12,58 @@ namespace ccfs {
 
 Status StreamBlocks(ObjectStore& store, const std::string& key, const TarballVersion& version,
                     size_t first, size_t last, uint64_t max_request, const BlockVisitor& visit,
-                    const std::atomic<bool>* cancel) {
+                    const std::atomic<bool>* cancel, BlockCache* cache) {
   const auto& blocks = version.index.blocks;
   if (first > last || last >= blocks.size()) {
     return Status::InvalidArgument("block range out of the index");
   }
+  auto cancelled = [&] { return cancel != nullptr && cancel->load(); };
   std::string comp, raw;
   size_t i = first;
   while (i <= last) {
-    // One GET for a run of blocks.
+    if (cancelled()) return Status::Unavailable("cancelled");
+    if (cache != nullptr && cache->Read(version, i, &comp).ok()) {
+      // Verifies the member's CRC and length before any byte is used.
+      Status s = InflateGzipMember(comp, blocks[i].raw_size, &raw);
+      if (s.ok()) {
+        CCFS_RETURN_IF_ERROR(visit(blocks[i], raw, comp));
+        ++i;
+        continue;
+      }
+      spdlog::warn("cached tarball block {} is damaged ({}); fetching it again", i, s.ToString());
+    }
+    // One GET for a run of blocks not in the cache.
     size_t j = i;
     uint64_t begin = blocks[i].comp_offset;
-    while (j + 1 <= last &&
+    while (j + 1 <= last && !(cache != nullptr && cache->Has(version.etag, j + 1)) &&
            blocks[j + 1].comp_offset + blocks[j + 1].comp_size - begin <= max_request) {
       ++j;
     }
     uint64_t end = blocks[j].comp_offset + blocks[j].comp_size;
     GetOptions opts;
     opts.range = ByteRange{begin, end - begin};
-    opts.if_match = version.etag;
+    opts.if_match = version.etag;  // never mix bytes of two tarball versions
     comp.clear();
     comp.reserve(end - begin);
-    Status s = store.Get(
+    CCFS_RETURN_IF_ERROR(store.Get(
         key, opts,
         [&](const char* data, size_t len) {
-          if (cancel != nullptr && cancel->load()) return Status::Unavailable("cancelled");
+          if (cancelled()) return Status::Unavailable("cancelled");
           comp.append(data, len);
           return Status::OK();
         },
-        nullptr);
-    CCFS_RETURN_IF_ERROR(s);
+        nullptr));
     if (comp.size() != end - begin) {
       return Status::Corruption("short read of tarball blocks: got " + std::to_string(comp.size()) +
                                 " of " + std::to_string(end - begin) + " bytes");
     }
     for (size_t k = i; k <= j; ++k) {
-      if (cancel != nullptr && cancel->load()) return Status::Unavailable("cancelled");
+      if (cancelled()) return Status::Unavailable("cancelled");
       std::string_view member(comp.data() + (blocks[k].comp_offset - begin), blocks[k].comp_size);
-      // Verifies the member's CRC and length before any byte is used.
       CCFS_RETURN_IF_ERROR(InflateGzipMember(member, blocks[k].raw_size, &raw));
-      CCFS_RETURN_IF_ERROR(visit(blocks[k], raw));
+      CCFS_RETURN_IF_ERROR(visit(blocks[k], raw, member));
     }
+    if (cache != nullptr) cache->Write(version, i, j - i + 1, comp);
     i = j + 1;
   }
   return Status::OK();

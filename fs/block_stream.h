@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "fs/base_version.h"
+#include "fs/block_cache.h"
 #include "store/object_store.h"
 #include "store/unique_fd.h"
 
@@ -22,10 +23,13 @@ namespace ccfs {
 // fetched per GET, up to `max_request` compressed bytes (at least one block).
 // `cancel`, if set and true, stops the stream between blocks (Status
 // Unavailable "cancelled").
-using BlockVisitor = std::function<Status(const TarBlock& block, const std::string& raw)>;
+// Blocks found in `cache` (if given) are read from it; fetched ones are
+// stored in it. The visitor also sees the block's compressed bytes.
+using BlockVisitor = std::function<Status(const TarBlock& block, const std::string& raw,
+                                          std::string_view compressed)>;
 Status StreamBlocks(ObjectStore& store, const std::string& key, const TarballVersion& version,
                     size_t first, size_t last, uint64_t max_request, const BlockVisitor& visit,
-                    const std::atomic<bool>* cancel = nullptr);
+                    const std::atomic<bool>* cancel = nullptr, BlockCache* cache = nullptr);
 
 // Indices of the blocks holding member data [data_offset, data_offset+size).
 // False when the member has no data (size 0) or the index does not cover it.

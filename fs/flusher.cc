@@ -9,6 +9,7 @@
 #include <set>
 
 #include "fs/remote_tree.h"
+#include "fs/tarball_compose.h"
 #include "fs/tarball_repack.h"
 #include "store/parallel.h"
 #include "store/tar_sanitize.h"
@@ -213,28 +214,50 @@ Status Flusher::UploadTranscripts(const FlushOptions& options, Plan* plan, Flush
   return s;
 }
 
-Status Flusher::WriteTarball(Plan* plan, FlushReport* report) {
-  // Every member's bytes are needed for the repack: fetch the still-remote
-  // ones in one pass over the base (large ranged GETs, not one per file).
-  Status fetched = hydrator_->HydrateTarballMembers();
-  if (fetched.IsPreconditionFailed()) {
-    return Status::IOError(
-        "some files of this mount were never downloaded, and the tarball version they belong "
-        "to (" +
-        plan->base->etag +
-        ") is no longer in the store, so this version cannot be "
-        "written whole; copy out what you need and remount with --discard-local");
-  }
-  CCFS_RETURN_IF_ERROR(fetched.Annotate("fetching the base tarball"));
-  for (const SnapshotEntry* e : plan->tarball_side) {
-    if (e->node.type == NodeType::kFile && hydrator_->EnsureLocal(e->node.ino) != 0) {
-      return Status::IOError("cannot read " + e->path +
-                             " to repack it: " + hydrator_->last_error());
+Status Flusher::ComposeTarball(Plan* plan, bool allow_copy, const std::string& out, TarIndex* index,
+                               FlushReport* report) {
+  ComposePlan compose = PlanCompose(plan->tarball_side, *plan->base, allow_copy);
+  // Entries packed anew need their bytes here; copied runs do not.
+  for (const ComposePlan::Segment& seg : compose.segments) {
+    if (seg.copy) continue;
+    for (size_t i = seg.side_begin; i < seg.side_end; ++i) {
+      const SnapshotEntry* e = plan->tarball_side[i];
+      if (e->node.type == NodeType::kFile && hydrator_->EnsureLocal(e->node.ino) != 0) {
+        return Status::IOError("cannot read " + e->path +
+                               " to pack it: " + hydrator_->last_error());
+      }
     }
   }
+  ComposeStats stats;
+  Status s = WriteComposed(compose, plan->tarball_side, *plan->base, *store_,
+                           TarballKey(workspace_), blocks_, *content_, out, index, &stats);
+  report->blocks_copied = stats.blocks_copied;
+  report->bytes_copied = stats.bytes_copied;
+  report->entries_rewritten = stats.entries_written;
+  return s;
+}
+
+Status Flusher::WriteTarball(Plan* plan, FlushReport* report) {
   std::string out = content_->TempPath("tarball");
   TarIndex index;
-  Status s = RepackTarball(plan->tarball_side, *content_, out, &index, &report->skipped);
+  Status s = ComposeTarball(plan, /*allow_copy=*/true, out, &index, report);
+  if (s.IsPreconditionFailed()) {
+    // The base is gone from the store (a forced flush over a newer version)
+    // and its blocks are not all cached: pack everything from local content.
+    s = ComposeTarball(plan, /*allow_copy=*/false, out, &index, report);
+    if (!s.ok()) {
+      ::unlink(out.c_str());
+      return Status::IOError(
+          "some files of this mount were never downloaded, and the tarball version they belong "
+          "to (" +
+          plan->base->etag +
+          ") is no longer in the store, so this version cannot be "
+          "written whole (" +
+          s.ToString() +
+          "); copy out what you need and remount with "
+          "--discard-local");
+    }
+  }
   PutOptions put;
   if (plan->if_match.empty()) {
     put.if_none_match_any = true;
@@ -246,7 +269,7 @@ Status Flusher::WriteTarball(Plan* plan, FlushReport* report) {
   struct stat sb {};
   if (s.ok() && ::stat(out.c_str(), &sb) != 0) s = Status::FromErrno("stat " + out, errno);
   if (s.ok()) s = store_->PutFile(TarballKey(workspace_), out, put, &info);
-  ::unlink(out.c_str());
+  if (!s.ok()) ::unlink(out.c_str());
   if (s.IsPreconditionFailed()) {
     ObjectInfo head;
     HeadTarball(*store_, workspace_, &head);
@@ -261,6 +284,10 @@ Status Flusher::WriteTarball(Plan* plan, FlushReport* report) {
       TarballVersion::Make(info.etag, static_cast<uint64_t>(sb.st_size), true, std::move(index));
   Status cached = SaveCachedIndex(*cache_, *version);
   if (!cached.ok()) spdlog::warn("caching the new index: {}", cached.ToString());
+  // The bytes just uploaded are the new base's blocks: the next flush copies
+  // from them without a download.
+  cached = blocks_ != nullptr ? blocks_->Adopt(*version, out) : Status::NotSupported("no cache");
+  if (!cached.ok()) ::unlink(out.c_str());
   base_->set_tarball(version);
   CCFS_RETURN_IF_ERROR(db_->SetValue("base_etag", info.etag));
   CCFS_RETURN_IF_ERROR(db_->SetValue("base_size", std::to_string(sb.st_size)));

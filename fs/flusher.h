@@ -7,8 +7,10 @@
 //     that moved on is a conflict before anything is written.
 //  3. Upload changed transcripts (parallel), each If-Match its base ETag
 //     (If-None-Match: * when new).
-//  4. Repack and PUT the tarball If-Match the base ETag (If-None-Match: *
-//     for a new workspace): the commit point.
+//  4. Compose the new tarball (unchanged runs of base blocks copied as
+//     compressed bytes, the rest packed anew: fs/tarball_compose.h) and PUT
+//     it If-Match the base ETag (If-None-Match: * for a new workspace): the
+//     commit point.
 //  5. Delete transcripts removed here; the new ETags become the base.
 // A refused precondition is a conflict: nothing local is dropped, the error
 // is PreconditionFailed and explains how to go on. Writes racing a flush keep
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "fs/base_version.h"
+#include "fs/block_cache.h"
 #include "fs/cache_dir.h"
 #include "fs/content_cache.h"
 #include "fs/hydrator.h"
@@ -44,6 +47,9 @@ struct FlushReport {
   bool tarball_written = false;
   uint64_t tarball_bytes = 0;
   size_t tarball_entries = 0;
+  size_t blocks_copied = 0;  // base blocks copied as compressed bytes
+  uint64_t bytes_copied = 0;
+  size_t entries_rewritten = 0;  // members packed and compressed anew
   size_t transcripts_uploaded = 0;
   size_t transcripts_deleted = 0;
   uint64_t bytes_uploaded = 0;
@@ -55,7 +61,8 @@ struct FlushReport {
 class Flusher {
  public:
   Flusher(ObjectStore* store, std::string workspace, const CacheDir* cache, MetaDb* db,
-          InodeTable* table, ContentCache* content, Hydrator* hydrator, BaseVersion* base)
+          InodeTable* table, ContentCache* content, Hydrator* hydrator, BaseVersion* base,
+          BlockCache* blocks = nullptr)
       : store_(store),
         workspace_(std::move(workspace)),
         cache_(cache),
@@ -63,7 +70,8 @@ class Flusher {
         table_(table),
         content_(content),
         hydrator_(hydrator),
-        base_(base) {}
+        base_(base),
+        blocks_(blocks) {}
 
   // One flush at a time; concurrent callers wait.
   Status Flush(const FlushOptions& options, FlushReport* report);
@@ -74,6 +82,8 @@ class Flusher {
   Status Precheck(const FlushOptions& options, Plan* plan, FlushReport* report);
   Status UploadTranscripts(const FlushOptions& options, Plan* plan, FlushReport* report);
   Status WriteTarball(Plan* plan, FlushReport* report);
+  Status ComposeTarball(Plan* plan, bool allow_copy, const std::string& out, TarIndex* index,
+                        FlushReport* report);
   Status DeleteTranscripts(const FlushOptions& options, Plan* plan, FlushReport* report);
   Status Conflict(const std::string& what, const std::string& remote_etag, FlushReport* report);
 
@@ -85,6 +95,7 @@ class Flusher {
   ContentCache* content_;
   Hydrator* hydrator_;
   BaseVersion* base_;
+  BlockCache* blocks_;
   std::mutex mu_;
 };
 

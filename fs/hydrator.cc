@@ -30,12 +30,13 @@ Result<UniqueFd> CreateTemp(const std::string& path) {
 }  // namespace
 
 Hydrator::Hydrator(ObjectStore* store, std::string workspace, InodeTable* table,
-                   ContentCache* content, BaseVersion* base)
+                   ContentCache* content, BaseVersion* base, BlockCache* blocks)
     : store_(store),
       workspace_(std::move(workspace)),
       table_(table),
       content_(content),
-      base_(base) {}
+      base_(base),
+      blocks_(blocks) {}
 
 Hydrator::~Hydrator() { StopBackground(); }
 
@@ -247,7 +248,7 @@ Status Hydrator::FillMembers(const TarballVersion& version, size_t first, size_t
     }
     if (ino != claimed) Release(ino);
   };
-  auto visit = [&](const TarBlock& b, const std::string& raw) -> Status {
+  auto visit = [&](const TarBlock& b, const std::string& raw, std::string_view) -> Status {
     uint64_t block_end = b.raw_offset + b.raw_size;
     while (next < members.size() && entries[members[next].entry].data_offset < block_end) {
       MemberRef m = members[next++];
@@ -277,8 +278,12 @@ Status Hydrator::FillMembers(const TarballVersion& version, size_t first, size_t
     }
     return Status::OK();
   };
+  if (blocks_ != nullptr) {
+    Status used = blocks_->Use(version);
+    if (!used.ok()) spdlog::warn("block cache: {}", used.ToString());
+  }
   Status s = StreamBlocks(*store_, TarballKey(workspace_), version, first, last, kMaxRequestBytes,
-                          visit, cancel);
+                          visit, cancel, blocks_);
   for (auto& [ino, a] : active) finish(ino, a, false);
   return s;
 }

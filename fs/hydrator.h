@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "fs/base_version.h"
+#include "fs/block_cache.h"
 #include "fs/content_cache.h"
 #include "fs/inode_table.h"
 #include "store/object_store.h"
@@ -46,7 +47,7 @@ struct HydrationStats {
 class Hydrator {
  public:
   Hydrator(ObjectStore* store, std::string workspace, InodeTable* table, ContentCache* content,
-           BaseVersion* base);
+           BaseVersion* base, BlockCache* blocks = nullptr);
   ~Hydrator();
   Hydrator(const Hydrator&) = delete;
   Hydrator& operator=(const Hydrator&) = delete;
@@ -98,6 +99,7 @@ class Hydrator {
   InodeTable* table_;
   ContentCache* content_;
   BaseVersion* base_;
+  BlockCache* blocks_;
   HydrationStats stats_;
 
   mutable std::mutex mu_;

@@ -44,6 +44,9 @@ nlohmann::json ReportJson(const FlushReport& r) {
           {"tarball_written", r.tarball_written},
           {"tarball_bytes", r.tarball_bytes},
           {"tarball_entries", r.tarball_entries},
+          {"blocks_copied", r.blocks_copied},
+          {"bytes_copied", r.bytes_copied},
+          {"entries_rewritten", r.entries_rewritten},
           {"transcripts_uploaded", r.transcripts_uploaded},
           {"transcripts_deleted", r.transcripts_deleted},
           {"bytes_uploaded", r.bytes_uploaded},
@@ -66,7 +69,8 @@ Mount::Mount(std::unique_ptr<ObjectStore> store, const MountOptions& options)
       store_(std::move(store)),
       cache_(options.cache_root.empty() ? DefaultCacheRoot(options.store_url, options.workspace)
                                         : options.cache_root),
-      content_(&cache_) {}
+      content_(&cache_),
+      blocks_(cache_.root() + "/blocks") {}
 
 Mount::~Mount() {
   // Let the next mount of this cache in first, then close the connections
@@ -188,15 +192,15 @@ Status Mount::LoadState() {
   CCFS_RETURN_IF_ERROR(db_->SetValue("workspace", options_.workspace));
   CCFS_RETURN_IF_ERROR(db_->SetValue("store", options_.store_url));
 
-  hydrator_ =
-      std::make_unique<Hydrator>(store_.get(), options_.workspace, table_.get(), &content_, &base_);
+  hydrator_ = std::make_unique<Hydrator>(store_.get(), options_.workspace, table_.get(), &content_,
+                                         &base_, &blocks_);
   FsOptions fo;
   fo.read_only = options_.read_only;
   fo.uid = ::geteuid();
   fo.gid = ::getegid();
   fs_ = std::make_unique<Filesystem>(db_.get(), table_.get(), &content_, hydrator_.get(), fo);
   flusher_ = std::make_unique<Flusher>(store_.get(), options_.workspace, &cache_, db_.get(),
-                                       table_.get(), &content_, hydrator_.get(), &base_);
+                                       table_.get(), &content_, hydrator_.get(), &base_, &blocks_);
   spdlog::info("mount {}: {}", options_.workspace, prepare_note_);
   return Status::OK();
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "fs/base_version.h"
+#include "fs/block_cache.h"
 #include "fs/cache_dir.h"
 #include "fs/content_cache.h"
 #include "fs/control.h"
@@ -90,6 +91,7 @@ class Mount {
   std::unique_ptr<MetaDb> db_;
   std::unique_ptr<InodeTable> table_;
   ContentCache content_;
+  BlockCache blocks_;
   BaseVersion base_;
   std::unique_ptr<Hydrator> hydrator_;
   std::unique_ptr<Filesystem> fs_;

@@ -22,6 +22,7 @@ namespace ccfs {
 namespace {
 
 constexpr const char* kSeekableTag = "ccfs-index seekable";
+constexpr const char* kPartialTag = "ccfs-index seekable-partial";  // entries were dropped
 constexpr const char* kForeignTag = "ccfs-index foreign";
 
 Status ReadWholeFile(const std::string& path, std::string* out) {
@@ -152,8 +153,9 @@ Status ListTranscripts(ObjectStore& store, const std::string& workspace,
 
 Status SaveCachedIndex(const CacheDir& cache, const TarballVersion& v) {
   if (v.etag.empty()) return Status::OK();
-  std::string text = std::string(v.seekable ? kSeekableTag : kForeignTag) + "\n" +
-                     (v.seekable ? v.index.Serialize() : ForeignIndexJson(v.index));
+  const char* tag = !v.seekable ? kForeignTag : (v.complete ? kSeekableTag : kPartialTag);
+  std::string text =
+      std::string(tag) + "\n" + (v.seekable ? v.index.Serialize() : ForeignIndexJson(v.index));
   std::string path = cache.IndexPath(v.etag);
   std::string tmp = path + ".tmp";
   {
@@ -177,7 +179,7 @@ Status LoadCachedVersion(const CacheDir& cache, const std::string& etag, uint64_
   std::string tag = text.substr(0, nl == std::string::npos ? text.size() : nl);
   std::string body = nl == std::string::npos ? "" : text.substr(nl + 1);
   TarIndex index;
-  if (tag == kSeekableTag) {
+  if (tag == kSeekableTag || tag == kPartialTag) {
     auto parsed = TarIndex::Parse(body);
     CCFS_RETURN_IF_ERROR(parsed.status());
     index = std::move(parsed).value();
@@ -186,7 +188,7 @@ Status LoadCachedVersion(const CacheDir& cache, const std::string& etag, uint64_
   } else {
     return Status::Corruption("cached index " + cache.IndexPath(etag) + " has no valid header");
   }
-  *out = TarballVersion::Make(etag, size, tag == kSeekableTag, std::move(index));
+  *out = TarballVersion::Make(etag, size, tag != kForeignTag, std::move(index), tag != kPartialTag);
   return Status::OK();
 }
 
@@ -214,7 +216,7 @@ Status LoadTarballVersion(ObjectStore& store, const std::string& workspace, cons
   for (const SkippedEntry& d : dropped)
     spdlog::warn("tarball entry {} dropped: {}", d.path, d.reason);
   if (s.ok()) {
-    *out = TarballVersion::Make(head.etag, head.size, true, std::move(index));
+    *out = TarballVersion::Make(head.etag, head.size, true, std::move(index), dropped.empty());
   } else if (s.IsNotFound()) {
     // Not ours: one streaming pass (download, then unpack while indexing).
     spdlog::info("{} has no ccfs index: unpacking it whole", key);

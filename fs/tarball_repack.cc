@@ -4,7 +4,6 @@
 
 #include <cerrno>
 
-#include "store/seekable_tar_writer.h"
 #include "store/tar_sanitize.h"
 #include "store/workspace_layout.h"
 
@@ -61,43 +60,35 @@ bool SameAsBase(const std::vector<const SnapshotEntry*>& side, const TarballVers
   return true;
 }
 
-Status RepackTarball(const std::vector<const SnapshotEntry*>& side, ContentCache& content,
-                     const std::string& out_path, TarIndex* index,
-                     std::vector<std::string>* skipped) {
-  auto writer = SeekableTarWriter::Create(out_path, SeekableTarWriter::Options{});
-  CCFS_RETURN_IF_ERROR(writer.status());
-  for (const SnapshotEntry* s : side) {
-    TarEntry e;
-    e.path = s->path;
-    e.mode = SanitizeMode(s->node.mode);
-    e.mtime = Seconds(s->node.mtime_ns);
-    switch (s->node.type) {
-      case NodeType::kDir:
-        CCFS_RETURN_IF_ERROR((*writer)->AddDirectory(e));
-        break;
-      case NodeType::kSymlink: {
-        std::string why;
-        if (!SymlinkTargetStaysInside(e.path, s->node.link_target, &why)) {
-          skipped->push_back(e.path + " (symlink: " + why + ")");
-          continue;
-        }
-        e.type = EntryType::kSymlink;
-        e.link_target = s->node.link_target;
-        CCFS_RETURN_IF_ERROR((*writer)->AddSymlink(e));
-        break;
+Status AddToTarball(SeekableTarWriter& writer, const SnapshotEntry& s, ContentCache& content,
+                    std::vector<std::string>* skipped) {
+  TarEntry e;
+  e.path = s.path;
+  e.mode = SanitizeMode(s.node.mode);
+  e.mtime = Seconds(s.node.mtime_ns);
+  switch (s.node.type) {
+    case NodeType::kDir:
+      return writer.AddDirectory(e);
+    case NodeType::kSymlink: {
+      std::string why;
+      if (!SymlinkTargetStaysInside(e.path, s.node.link_target, &why)) {
+        skipped->push_back(e.path + " (symlink: " + why + ")");
+        return Status::OK();
       }
-      case NodeType::kFile: {
-        // A descriptor of our own: reading moves its offset.
-        std::string path = content.Path(s->node.ino);
-        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) return Status::FromErrno("open content of " + s->path, errno);
-        ScopedFd guard(fd);
-        CCFS_RETURN_IF_ERROR((*writer)->AddFileFromFd(e, fd).Annotate(s->path));
-        break;
-      }
+      e.type = EntryType::kSymlink;
+      e.link_target = s.node.link_target;
+      return writer.AddSymlink(e);
+    }
+    case NodeType::kFile: {
+      // A descriptor of our own: reading moves its offset.
+      std::string path = content.Path(s.node.ino);
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return Status::FromErrno("open content of " + s.path, errno);
+      ScopedFd guard(fd);
+      return writer.AddFileFromFd(e, fd).Annotate(s.path);
     }
   }
-  return (*writer)->Finish(index);
+  return Status::OK();
 }
 
 }  // namespace ccfs

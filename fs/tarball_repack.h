@@ -1,10 +1,6 @@
-// Repacking the tarball at flush: the tarball side of the tree (everything
-// but transcripts and implicit directories) into a new seekable tarball.
-// Every file's bytes come from the content cache (the caller hydrates remote
-// members first) and are recompressed.
-// TODO(raw-copy): runs of unchanged members whose base blocks start and end
-// on member boundaries could be copied as compressed bytes; that needs a
-// raw-block append in SeekableTarWriter (see the report in fs/README.md).
+// The tarball side of the tree at flush: which entries belong in the tarball
+// (everything but transcripts and implicit directories), whether they differ
+// from the base, and packing one entry (fs/tarball_compose.h does the rest).
 #pragma once
 
 #include <string>
@@ -13,6 +9,7 @@
 #include "fs/base_version.h"
 #include "fs/content_cache.h"
 #include "fs/inode_table.h"
+#include "store/seekable_tar_writer.h"
 #include "store/tar_index.h"
 
 namespace ccfs {
@@ -26,10 +23,9 @@ bool OnTarballSide(const SnapshotEntry& e);
 // targets, and no file content changed since it came from `base`.
 bool SameAsBase(const std::vector<const SnapshotEntry*>& side, const TarballVersion& base);
 
-// Writes `side` as a seekable tarball to `out_path`. Symlinks a tarball may
-// not hold (absolute or escaping) are left out and named in *skipped.
-Status RepackTarball(const std::vector<const SnapshotEntry*>& side, ContentCache& content,
-                     const std::string& out_path, TarIndex* index,
-                     std::vector<std::string>* skipped);
+// Adds one tarball-side entry to `writer` (file bytes from the content
+// cache). Symlinks a tarball may not hold are skipped and named in *skipped.
+Status AddToTarball(SeekableTarWriter& writer, const SnapshotEntry& entry, ContentCache& content,
+                    std::vector<std::string>* skipped);
 
 }  // namespace ccfs

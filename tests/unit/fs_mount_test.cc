@@ -12,6 +12,7 @@
 #include "fs/remote_tree.h"
 #include "fs_test_util.h"
 #include "store/file_store.h"
+#include "store/tar_scanner.h"
 #include "store/workspace.h"
 #include "store/workspace_layout.h"
 
@@ -173,6 +174,46 @@ TEST_F(FsMountTest, ChangesFlushAndReadBackFromAFreshCache) {
   NodeInfo mode;
   f2.GetAttr(Resolve(f2, ".claude.json"), &mode);
   EXPECT_EQ(mode.mode, 0644u);  // the temp file's mode came with the rename
+}
+
+TEST_F(FsMountTest, FlushCopiesUnchangedBlocksAsCompressedBytes) {
+  auto m = Open("c1");  // lazy: nothing hydrated
+  ASSERT_NE(m, nullptr);
+  Filesystem& fs = *m->filesystem();
+  ASSERT_EQ(PutFile(fs, "settings.json", "{\"model\": \"opus\"}\n"), 0);
+  ASSERT_EQ(PutFile(fs, "zz-new.md", "new"), 0);
+  FlushReport report;
+  Status s = m->Flush(FlushOptions{}, &report);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_TRUE(report.tarball_written);
+  EXPECT_GE(report.blocks_copied, 4u);  // the big incompressible files' blocks
+  EXPECT_GT(report.bytes_copied, 3u << 20);
+  // Small files sharing a block with settings.json are packed again; the rest is copied.
+  EXPECT_LT(report.entries_rewritten, 50u);
+
+  // The object is an ordinary tar.gz whose stream matches its index.
+  std::string tgz = dir_ / "new.tgz";
+  {
+    std::string body;
+    ASSERT_TRUE(GetToString(*m->store(), TarballKey("ws"), {}, &body).ok());
+    fstest::WriteFile(tgz, body);
+  }
+  TarIndex scanned;
+  ASSERT_TRUE(IndexTarGzFile(tgz, &scanned, nullptr).ok());
+  auto fresh = Open("c2");
+  ASSERT_NE(fresh, nullptr);
+  Filesystem& f2 = *fresh->filesystem();
+  size_t files = 0;
+  for (const TarEntry& e : scanned.entries) {
+    if (e.type != EntryType::kFile) continue;
+    ++files;
+    std::string want = e.path == "settings.json" ? "{\"model\": \"opus\"}\n"
+                       : e.path == "zz-new.md"   ? "new"
+                                                 : ReadFile(src_ + "/" + e.path);
+    EXPECT_EQ(ReadAll(f2, e.path), want) << e.path;
+  }
+  EXPECT_GT(files, 40u);
+  EXPECT_EQ(ReadAll(f2, "file-history/h5"), RandomBytes(700 << 10, 5));
 }
 
 TEST_F(FsMountTest, ConflictKeepsEverythingLocalAndForceOverwrites) {
