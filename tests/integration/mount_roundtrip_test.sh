@@ -49,6 +49,11 @@ check "mount equals the edited copy" diff -r "$T/expect" "$mnt"
 [[ $(readlink "$mnt/debug/latest") == ../CLAUDE.md ]] || fail "readlink debug/latest"
 readlink "$mnt/CLAUDE.md" >/dev/null 2>&1 && fail "readlink of a regular file succeeded"
 
+# status: the base ETag, the dirty files, hydration; `ccfs status` lists it.
+[[ $(status_field "$mnt" dirty_files) -ge 7 ]] || fail "status shows $(status_field "$mnt" dirty_files) dirty files"
+[[ -n $(status_field "$mnt" base_etag) ]] || fail "status shows no base ETag"
+"$CCFS" status | grep -q "$mnt" || fail "ccfs status does not list $mnt"
+
 pid=$(cat "$mnt.pid")
 check "ccfs umount" timeout 300 "$CCFS" umount "$mnt"
 mountpoint -q "$mnt" && fail "still mounted after ccfs umount"
@@ -83,4 +88,12 @@ check "fusermount3 -u" fusermount3 -u "$mnt2"
 wait_gone "$pid"
 check "pull after fusermount3 -u" "$CCFS" pull "$WS" "$T/pulled2" --store "$STORE" >/dev/null
 check "fusermount3 -u flushed" diff -r "$T/expect" "$T/pulled2"
+
+# Read-only: everything readable, nothing writable, nothing flushed.
+ro=$T/ro
+do_mount "$WS" "$ro" --read-only
+check "read-only mount equals the workspace" diff -r "$T/expect" "$ro"
+touch "$ro/nope" 2>"$T/ro.err" && fail "created a file on a read-only mount"
+grep -q "Read-only" "$T/ro.err" || fail "read-only error: $(cat "$T/ro.err")"
+check "umount read-only" timeout 60 "$CCFS" umount "$ro"
 echo "PASS"
