@@ -24,6 +24,10 @@ struct ObjectInfo {
   uint64_t size = 0;
   std::string etag;        // without surrounding quotes
   int64_t mtime_unix = 0;  // Last-Modified, seconds since epoch (0 if unknown)
+  // The store's clock when it answered (HTTP Date), seconds since epoch; 0
+  // when the store does not say (a file:// store's clock is the local one).
+  // Leases judge expiry by it, so that no machine's clock offset matters.
+  int64_t server_time_unix = 0;
 };
 
 // Half-open byte range [offset, offset + length).

@@ -190,6 +190,7 @@ class S3Store : public ObjectStore {
     info.key = key;
     info.etag = UnquoteEtag(resp.Header("etag"));
     info.mtime_unix = ParseHttpDate(resp.Header("last-modified"));
+    info.server_time_unix = ParseHttpDate(resp.Header("date"));
     return info;
   }
 
