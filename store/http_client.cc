@@ -178,6 +178,21 @@ size_t OnRead(char* buffer, size_t size, size_t n, void* user) {
   return static_cast<size_t>(got);
 }
 
+// curl resends a request by itself when a reused keep-alive connection
+// turns out dead while the request is being sent; it must rewind the body
+// first. Without this callback that rewind fails (CURLE_SEND_FAIL_REWIND)
+// and the whole request is lost.
+int OnSeek(void* user, curl_off_t offset, int origin) {
+  auto* st = static_cast<TransferState*>(user);
+  const HttpRequest& req = *st->req;
+  const uint64_t total = req.body != nullptr ? req.body->size() : req.body_length;
+  if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > total) {
+    return CURL_SEEKFUNC_CANTSEEK;
+  }
+  st->upload_pos = static_cast<uint64_t>(offset);
+  return CURL_SEEKFUNC_OK;
+}
+
 }  // namespace
 
 void HttpPerform(const HttpRequest& req, HttpResponse* resp) {
@@ -245,6 +260,8 @@ void HttpPerform(const HttpRequest& req, HttpResponse* resp) {
     curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body_len));
     curl_easy_setopt(h, CURLOPT_READFUNCTION, OnRead);
     curl_easy_setopt(h, CURLOPT_READDATA, &st);
+    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, OnSeek);
+    curl_easy_setopt(h, CURLOPT_SEEKDATA, &st);
     if (req.method != "PUT") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
   } else if (req.method != "GET") {
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
@@ -278,6 +295,7 @@ bool IsRetryableCurlCode(int code) {
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_SEND_FAIL_REWIND:  // curl's own resend failed; ours starts the body over
       return true;
     default:
       return false;
