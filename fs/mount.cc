@@ -297,6 +297,7 @@ Status Mount::Start() {
   fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
   const fuse_lowlevel_ops& ops = FuseOperations();
   session_ = fuse_session_new(&args, &ops, sizeof(ops), &fuse_ctx_);
+  fuse_opt_free_args(&args);  // libfuse may have copied them into its own allocation
   if (session_ == nullptr) return Status::IOError("fuse_session_new failed");
   if (fuse_session_mount(session_, options_.mountpoint.c_str()) != 0) {
     fuse_session_destroy(session_);
