@@ -78,12 +78,26 @@ void RegisterPull(CLI::App& app, CommandContext& ctx) {
   struct Args {
     std::string workspace, dir;
     StoreFlags store;
+    PullOptions opts;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("pull", "Recreate a workspace in a new or empty directory");
   cmd->add_option("WORKSPACE", args->workspace, "Workspace name")->required();
   cmd->add_option("DIR", args->dir, "Destination: must not exist or be empty")->required();
   AddStoreFlags(cmd, &args->store);
+  // Bomb guards: a tarball that would expand past these is refused before
+  // the offending file is written (defaults: ExtractOptions).
+  ExtractOptions& limits = args->opts.limits;
+  cmd->add_option("--max-file-size", limits.max_entry_size,
+                  "Refuse a tarball holding a file larger than this (bytes, or 512M, 4G, ...)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd->add_option("--max-total-size", limits.max_total_size,
+                  "Refuse a tarball whose files add up to more than this (bytes, or 512M, 4G, ...)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd->add_option("--max-entries", limits.max_entries, "Refuse a tarball with more entries")
+      ->capture_default_str();
   cmd->callback([args, &ctx] {
     auto store = OpenStoreOrReport(args->store);
     if (!store) {
@@ -91,7 +105,7 @@ void RegisterPull(CLI::App& app, CommandContext& ctx) {
       return;
     }
     PullResult r;
-    Status s = PullWorkspace(*store, args->workspace, args->dir, PullOptions(), &r);
+    Status s = PullWorkspace(*store, args->workspace, args->dir, args->opts, &r);
     PrintSkipped(r.skipped);
     if (!s.ok()) {
       ctx.exit_code = ReportError("pull", s);

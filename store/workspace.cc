@@ -198,8 +198,8 @@ Status PullWorkspace(ObjectStore& store, const std::string& workspace, const std
   result->tarball_etag = head.etag;
   result->bytes_downloaded += head.size;
   TarIndex entries;
-  CCFS_RETURN_IF_ERROR(
-      ExtractTarGz(tarball.path(), dir, &result->skipped, &entries).Annotate("pull: extracting"));
+  CCFS_RETURN_IF_ERROR(ExtractTarGz(tarball.path(), dir, opts.limits, &result->skipped, &entries)
+                           .Annotate("pull: extracting"));
   result->tarball_entries = entries.entries.size();
 
   std::map<std::string, ObjectInfo> remote;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "store/object_store.h"
+#include "store/safe_extract.h"
 #include "store/tar_sanitize.h"
 
 namespace ccfs {
@@ -44,6 +45,11 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
 
 struct PullOptions {
   size_t parallel_downloads = 8;
+  // Caps on what the tarball may expand to (decompression bombs, header
+  // nonsense): an archive over them is refused with Corruption before the
+  // offending file is written. `ccfs pull --max-file-size/--max-total-size/
+  // --max-entries` set them.
+  ExtractOptions limits;
 };
 
 struct PullResult {
