@@ -45,5 +45,7 @@ void RegisterUmount(CLI::App& app, CommandContext& ctx);
 void RegisterFlush(CLI::App& app, CommandContext& ctx);
 void RegisterStatus(CLI::App& app, CommandContext& ctx);
 void RegisterExec(CLI::App& app, CommandContext& ctx);
+// `ccfs sessions ls|show|grep` (cli/cmd_sessions.cc).
+void RegisterSessions(CLI::App& app, CommandContext& ctx);
 
 }  // namespace ccfs::cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   ccfs::cli::RegisterFlush(app, ctx);
   ccfs::cli::RegisterStatus(app, ctx);
   ccfs::cli::RegisterExec(app, ctx);
+  ccfs::cli::RegisterSessions(app, ctx);
 
   try {
     app.parse(argc, argv);
