@@ -91,6 +91,7 @@ pull_case() {
     ((rc != 0)) || fail "pull $ws succeeded but should have been refused"
     grep -q "^ccfs pull: " "$T/logs/pull-$ws.log" || fail "pull $ws: no clear error message"
   fi
+  # shellcheck disable=SC2010  # our own names, one per line
   [[ $(ls -A "$pulls" | grep -vx "$ws") == "$before" ]] ||
     fail "pull $ws: the destination's parent changed beyond the destination"
   check_dest_clean "$pulls/$ws" "pull $ws"
@@ -181,10 +182,11 @@ logged many-bomb "beyond the limit of 67108864 bytes"
 # 10 GiB member, the file after 1.6 GiB of zeros, and the bomb member itself
 # into a pipe that closes after 1 MiB.
 run_ccfs cat-bomb-ok cat bomb ok.txt --store "$store"
-((rc == 0)) && [[ $(cat "$T/logs/cat-bomb-ok.log") == ok ]] || fail "cat before the bomb"
+if ((rc != 0)) || [[ $(cat "$T/logs/cat-bomb-ok.log") != ok ]]; then fail "cat before the bomb"; fi
 run_ccfs cat-many-after cat many-bomb after.txt --store "$store"
-((rc == 0)) && [[ $(cat "$T/logs/cat-many-after.log") == "after the bomb" ]] ||
+if ((rc != 0)) || [[ $(cat "$T/logs/cat-many-after.log") != "after the bomb" ]]; then
   fail "cat after 1.6 GiB of zeros: $(cat "$T/logs/cat-many-after.log")"
+fi
 (timeout 60 prlimit --as=$MAX_AS "$CCFS" cat bomb bomb.bin --store "$store" 2>/dev/null || true) |
   head -c 1048576 >"$T/logs/bomb.head"
 [[ $(stat -c %s "$T/logs/bomb.head") == 1048576 && $(tr -d '\0' <"$T/logs/bomb.head" | wc -c) == 0 ]] ||

@@ -9,7 +9,8 @@ source "$(dirname "$0")/lib.sh"
 require_s3
 
 export CCFS_LOG=debug
-export AWS_SESSION_TOKEN="ccfs-session-marker-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
+AWS_SESSION_TOKEN="ccfs-session-marker-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
+export AWS_SESSION_TOKEN
 secret=$AWS_SECRET_ACCESS_KEY
 wrong_secret="ccfs-wrong-secret-marker-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
 sync_token="ccfs-sync-marker-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
