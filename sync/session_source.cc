@@ -287,10 +287,43 @@ Result<std::unique_ptr<SessionIndex>> OpenCachedIndex(const std::string& db_path
       return Status::FromErrno("mkdir " + cur, errno);
     }
   }
+  // The index holds transcript text: create it private before SQLite opens it.
+  auto create_private = [&]() -> Status {
+    UniqueFd fd(::open(db_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    return fd.valid() ? Status::OK() : Status::FromErrno("create " + db_path, errno);
+  };
+  CCFS_RETURN_IF_ERROR(create_private());
   auto index = SessionIndex::Open(db_path);
   if (index.ok() || index.status().IsInvalidArgument()) return index;
   for (const char* suffix : {"", "-wal", "-shm"}) ::unlink((db_path + suffix).c_str());
+  CCFS_RETURN_IF_ERROR(create_private());
   return SessionIndex::Open(db_path);
+}
+
+Status RefreshLocalFile(SessionIndex& index, const std::string& rel_path,
+                        const std::string& local_path, RefreshStats* stats) {
+  *stats = RefreshStats{};
+  if (!ParseTranscriptPath(rel_path)) {
+    return Status::InvalidArgument(rel_path + " is not a session or subagent transcript path");
+  }
+  struct stat st;
+  if (::stat(local_path.c_str(), &st) != 0) {
+    if (errno != ENOENT) return Status::FromErrno("stat " + local_path, errno);
+    ++stats->forgotten;
+    return index.Forget(rel_path);
+  }
+  SourceFile f;
+  f.rel_path = rel_path;
+  f.key = local_path;
+  f.size = st.st_size;
+  f.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  stats->files = 1;
+  std::mutex mu;
+  Plan plan = Plan::kUnchanged;
+  uint64_t bytes = 0;
+  Status s = RefreshDirFile(index, f, &plan, &bytes);
+  Count(mu, stats, plan, bytes);
+  return s;
 }
 
 std::string SessionCacheRoot() { return CacheBase() + "/ccfs/sessions"; }

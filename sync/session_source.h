@@ -43,6 +43,14 @@ Status RefreshFromStore(ObjectStore& store, const std::string& workspace, Sessio
 Status RefreshFromDir(const std::string& dir, SessionIndex& index, const RefreshOptions& opts,
                       RefreshStats* stats);
 
+// One transcript whose bytes are in `local_path` (for the mount: its cache
+// copy of tree-relative `rel_path`), brought up to date the same way: only
+// appended complete lines are read; a rewritten file is re-read; a missing
+// one is forgotten. Meant to be called after each append (the sidecar's
+// NotifyGrew feed); cheap when nothing changed (one stat, one small query).
+Status RefreshLocalFile(SessionIndex& index, const std::string& rel_path,
+                        const std::string& local_path, RefreshStats* stats);
+
 // Where the CLI caches indexes: $XDG_CACHE_HOME/ccfs/sessions, else
 // ~/.cache/ccfs/sessions.
 std::string SessionCacheRoot();

@@ -173,6 +173,28 @@ TEST_F(SessionsDirSource, LargeFileSpansBatches) {
   EXPECT_EQ(next.value(), n + 1);
 }
 
+TEST_F(SessionsDirSource, OneLocalFileAsTheMountFeedsIt) {
+  // The mount's cache copy lives elsewhere under another name.
+  std::string cache = dir_ / "cache-content-17";
+  WriteFile(cache, Join(Turn("a", 10)));
+  RefreshStats st;
+  ASSERT_TRUE(RefreshLocalFile(*index_, MainPath("s1"), cache, &st).ok());
+  EXPECT_EQ(st.reread, 1u);
+  EXPECT_EQ(Tokens(*index_, "s1"), 10);
+  ASSERT_TRUE(RefreshLocalFile(*index_, MainPath("s1"), cache, &st).ok());
+  EXPECT_EQ(st.unchanged, 1u);
+  WriteFile(cache, Join(Turn("b", 5)), /*append=*/true);
+  Touch(cache, 2);
+  ASSERT_TRUE(RefreshLocalFile(*index_, MainPath("s1"), cache, &st).ok());
+  EXPECT_EQ(st.appended, 1u);
+  EXPECT_EQ(Tokens(*index_, "s1"), 15);
+  ::unlink(cache.c_str());
+  ASSERT_TRUE(RefreshLocalFile(*index_, MainPath("s1"), cache, &st).ok());
+  EXPECT_EQ(st.forgotten, 1u);
+  EXPECT_TRUE(index_->GetSession("s1").status().IsNotFound());
+  EXPECT_TRUE(RefreshLocalFile(*index_, "settings.json", cache, &st).IsInvalidArgument());
+}
+
 TEST_F(SessionsDirSource, NoProjectsFolderMeansNoSessions) {
   RefreshStats st = Refresh();
   EXPECT_EQ(st.files, 0u);
@@ -287,6 +309,8 @@ TEST(SessionsCachePaths, OpenCachedIndexMakesPrivateDirsAndReplacesJunk) {
   struct stat st;
   ASSERT_EQ(::stat((dir / "a/b").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat(db.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);    // it holds transcript text
   WriteFile(db, std::string(8192, 'j'));  // not a database
   ::unlink((db + "-wal").c_str());
   ::unlink((db + "-shm").c_str());
