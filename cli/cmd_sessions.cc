@@ -81,6 +81,9 @@ Result<std::unique_ptr<SessionIndex>> OpenIndex(const SourceFlags& f, const std:
 // Opens and refreshes the index of every source the flags name.
 Status LoadIndexes(const SourceFlags& f, std::vector<LoadedIndex>* out) {
   using Clock = std::chrono::steady_clock;
+  if (f.workspace.empty() && !f.all && !f.store.url.empty()) {
+    return Status::InvalidArgument("--store needs --workspace W (or --all)");
+  }
   if (f.workspace.empty() && !f.all) {
     std::string dir = f.dir.empty() ? DefaultDir() : f.dir;
     char real[PATH_MAX];
@@ -316,7 +319,7 @@ void RegisterSessionsGrep(CLI::App* parent, CommandContext& ctx) {
   AddSourceFlags(cmd, &args->source);
   cmd->add_option("--role", args->roles, "Only these speakers (repeatable; default: all three)")
       ->check(CLI::IsMember({"user", "assistant", "tool", "system"}));
-  cmd->add_option("--session", args->session, "Only this session (id)");
+  cmd->add_option("--session", args->session, "Only this session (id or unique prefix)");
   cmd->add_flag("-i,--ignore-case", args->ignore_case, "Match case-insensitively");
   cmd->add_flag("-F,--fixed-strings", args->fixed, "PATTERN is a plain string");
   cmd->add_flag("--json", args->json, "Print a JSON array of matches");
@@ -324,7 +327,6 @@ void RegisterSessionsGrep(CLI::App* parent, CommandContext& ctx) {
     auto matcher = TextMatcher::Create(args->pattern, args->fixed, args->ignore_case);
     if (!matcher.ok()) return Fail(ctx, "sessions grep", matcher.status());
     GrepOptions opts;
-    opts.session_id = args->session;
     if (!args->roles.empty()) {
       opts.roles.clear();
       for (const std::string& r : args->roles) {
@@ -342,6 +344,18 @@ void RegisterSessionsGrep(CLI::App* parent, CommandContext& ctx) {
     std::vector<ListedHit> hits;
     size_t count = 0;
     for (LoadedIndex& li : indexes) {
+      if (!args->session.empty()) {  // an id prefix, as show takes
+        std::vector<std::string> ids;
+        if (Status s = li.index->FindSessions(args->session, &ids); !s.ok()) {
+          return Fail(ctx, "sessions grep", s);
+        }
+        if (ids.size() > 1) {
+          return Fail(ctx, "sessions grep",
+                      Status::InvalidArgument("'" + args->session + "' names several sessions"));
+        }
+        if (ids.empty()) continue;
+        opts.session_id = ids.front();
+      }
       Status s = GrepSessions(*li.index, *matcher.value(), opts, [&](const GrepHit& h) {
         ++count;
         ListedHit lh{li.workspace, h};

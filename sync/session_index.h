@@ -169,7 +169,8 @@ class SessionIndex {
 
   // Calls `visit` for each line with readable text whose role is in `roles`
   // (in session, path, line order), optionally within one session; stops
-  // early when `visit` returns false. Only text fields are filled.
+  // early when `visit` returns false. Only text fields are filled. `visit`
+  // runs under the index's lock: it must not call the index.
   using LineVisitor = std::function<bool(const std::string& session_id, const IndexedLine& line)>;
   Status ScanText(const std::vector<LineRole>& roles, const std::string& session_id,
                   const LineVisitor& visit);

@@ -300,6 +300,10 @@ import json,sys
 h=json.load(open(sys.argv[1]))
 assert any(x["session_id"]==sys.argv[2] and x["line"]==int(sys.argv[3]) and x["role"]=="user" for x in h), h' \
   "$T/grep.json" "$g_sid" "$g_line"
+"$CCFS" sessions grep -F "$g_prompt" --session "${g_sid:0:8}" --dir "$src" >"$T/grep-one.txt" 2>/dev/null ||
+  fail "grep --session found nothing"
+grep -v -q "^$g_sid" "$T/grep-one.txt" && fail "grep --session printed other sessions: $(cat "$T/grep-one.txt")"
+grep -q "^$g_sid:$g_line: user: " "$T/grep-one.txt" || fail "grep --session output: $(cat "$T/grep-one.txt")"
 "$CCFS" sessions grep 'zebra quokka' --store "$store" --workspace "$ws" >"$T/grep.txt" 2>/dev/null ||
   fail "grep for the appended prompt found nothing"
 grep -q "^$grown_id:[0-9]*: user: zebra quokka appended" "$T/grep.txt" || fail "grep output: $(cat "$T/grep.txt")"
