@@ -313,8 +313,14 @@ Status Hydrator::FetchTranscript(const NodeInfo& n, const std::string& tmp) {
 void Hydrator::StartBackground(size_t transcript_parallelism) {
   if (background_.joinable()) return;
   cancel_ = false;
-  background_ =
-      std::thread([this, transcript_parallelism] { RunBackground(transcript_parallelism); });
+  background_ = std::thread([this, transcript_parallelism] {
+    try {
+      RunBackground(transcript_parallelism);
+    } catch (const std::exception& e) {  // never take the mount down
+      NoteError("background stream", Status::IOError(e.what()));
+      stats_.stream_running = false;
+    }
+  });
 }
 
 void Hydrator::StopBackground() {
