@@ -40,6 +40,8 @@ Plan PlanFor(const std::optional<FileSourceState>& state, const SourceFile& f, b
   bool same = by_etag ? (!f.etag.empty() && state->etag == f.etag)
                       : (state->size == f.size && state->mtime_ns == f.mtime_ns);
   if (same) return Plan::kUnchanged;
+  // Nothing indexed yet (empty, or no complete line): nothing to verify or skip.
+  if (state->indexed_bytes == 0) return Plan::kWhole;
   if (static_cast<uint64_t>(f.size) >= state->indexed_bytes &&
       TailHashLength(state->tail_hash) <= state->indexed_bytes) {
     return Plan::kAppend;

@@ -269,6 +269,24 @@ TEST_F(SessionsStoreSource, ReadsOnlyWhatChanged) {
   EXPECT_EQ(index_->GetSession("s1")->subagents, 0);
 }
 
+TEST_F(SessionsStoreSource, EmptyAndUnterminatedObjects) {
+  std::string line = UserLine("u1", "", "hello");
+  Put(MainPath("s1"), line);  // no '\n' yet: nothing complete to index
+  Put(AgentPath("s1", "x"), "");
+  RefreshStats st = Refresh();
+  EXPECT_EQ(st.reread, 2u);
+  auto s = index_->GetSession("s1");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();  // known by its files
+  EXPECT_EQ(s->lines, 0);
+  EXPECT_EQ(s->subagents, 1);
+  Put(MainPath("s1"), line + "\n");
+  st = Refresh();
+  EXPECT_EQ(st.reread, 1u);
+  EXPECT_EQ(st.unchanged, 1u);
+  EXPECT_EQ(index_->GetSession("s1")->lines, 1);
+  EXPECT_EQ(index_->GetSession("s1")->title, "hello");
+}
+
 TEST_F(SessionsStoreSource, WarmIndexSurvivesReopen) {
   Put(MainPath("s1"), Join(Turn("a", 10)));
   Refresh();
