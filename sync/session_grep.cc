@@ -9,7 +9,10 @@ namespace ccfs {
 
 struct TextMatcher::Regex {
   regex_t re;
-  ~Regex() { regfree(&re); }
+  bool compiled = false;  // regfree only what regcomp built
+  ~Regex() {
+    if (compiled) regfree(&re);
+  }
 };
 
 TextMatcher::~TextMatcher() = default;
@@ -29,10 +32,9 @@ Result<std::unique_ptr<TextMatcher>> TextMatcher::Create(const std::string& patt
   if (rc != 0) {
     char buf[256];
     regerror(rc, &rx->re, buf, sizeof buf);
-    // regcomp failed: nothing to free, so drop the wrapper without regfree.
-    static_cast<void>(rx.release());
     return Status::InvalidArgument("bad pattern '" + pattern + "': " + buf);
   }
+  rx->compiled = true;
   m->regex_ = std::move(rx);
   return m;
 }
