@@ -4,12 +4,14 @@
 // and a server outage are survived, and a refused token stops syncing.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <vector>
 
 #include "sync/redact.h"
 #include "sync/sidecar.h"
@@ -50,6 +52,45 @@ std::string AssistantLine(int n, size_t pad = 0) {
       .dump();
 }
 
+// The options every sidecar of these tests uses: progress DB and tree in dir.
+SyncSidecarOptions SidecarOptionsFor(const std::string& dir, const std::string& url,
+                                     const std::string& token, size_t max_chunk) {
+  SyncSidecarOptions o;
+  o.url = url;
+  o.token = token;
+  o.progress_db_path = dir + "/progress.db";
+  std::string root = dir + "/tree";
+  o.local_path = [root](const std::string& rel) { return root + "/" + rel; };
+  o.hostname = "test-host";
+  o.username = "test-user";
+  o.max_chunk_bytes = max_chunk;
+  o.backoff_initial = 20ms;
+  o.backoff_max = 200ms;
+  o.connect_timeout = 1000ms;
+  o.request_timeout = 5000ms;
+  return o;
+}
+
+// Run only as the child of SigkillMidStreamKeepsExactness (a fresh process
+// started with posix_spawn: forking this multi-threaded test process can
+// deadlock the child on an allocator lock held by another thread, as seen
+// under ASan). Streams lines until killed.
+TEST(SidecarChild, DISABLED_StreamUntilKilled) {
+  const char* dir = std::getenv("CCFS_SIDECAR_CHILD_DIR");
+  const char* url = std::getenv("CCFS_SIDECAR_CHILD_URL");
+  const char* rel = std::getenv("CCFS_SIDECAR_CHILD_REL");
+  ASSERT_TRUE(dir != nullptr && url != nullptr && rel != nullptr) << "run by the parent test only";
+  auto s = SyncSidecar::Create(SidecarOptionsFor(dir, url, testing::kTestToken, 14u << 20));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  std::string file = std::string(dir) + "/tree/" + rel;
+  auto give_up = std::chrono::steady_clock::now() + 20s;
+  for (int i = 0; std::chrono::steady_clock::now() < give_up; ++i) {
+    testing::AppendToFile(file, AssistantLine(i) + "\n");
+    (*s)->NotifyGrew(rel);
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+}
+
 class SidecarTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -64,20 +105,7 @@ class SidecarTest : public ::testing::Test {
   }
 
   SyncSidecarOptions Options(const std::string& token = testing::kTestToken) {
-    SyncSidecarOptions o;
-    o.url = server_ ? server_->url() : url_;
-    o.token = token;
-    o.progress_db_path = dir_ / "progress.db";
-    std::string root = dir_ / "tree";
-    o.local_path = [root](const std::string& rel) { return root + "/" + rel; };
-    o.hostname = "test-host";
-    o.username = "test-user";
-    o.max_chunk_bytes = max_chunk_;
-    o.backoff_initial = 20ms;
-    o.backoff_max = 200ms;
-    o.connect_timeout = 1000ms;
-    o.request_timeout = 5000ms;
-    return o;
+    return SidecarOptionsFor(dir_.path(), server_ ? server_->url() : url_, token, max_chunk_);
   }
   void StartSidecar(const std::string& token = testing::kTestToken) {
     auto s = SyncSidecar::Create(Options(token));
@@ -233,19 +261,21 @@ TEST_F(SidecarTest, RestartMidStreamKeepsExactness) {
 TEST_F(SidecarTest, SigkillMidStreamKeepsExactness) {
   std::string rel = SessionRel(kSession);
   std::string file = dir_ / ("tree/" + rel);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {  // child: stream until killed (or give up after a while)
-    auto s = SyncSidecar::Create(Options());
-    if (!s.ok()) _exit(2);
-    auto give_up = std::chrono::steady_clock::now() + 20s;
-    for (int i = 0; std::chrono::steady_clock::now() < give_up; ++i) {
-      testing::AppendToFile(file, AssistantLine(i) + "\n");
-      (*s)->NotifyGrew(rel);
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
-    }
-    _exit(0);
-  }
+  std::string env_dir = "CCFS_SIDECAR_CHILD_DIR=" + std::string(dir_.path());
+  std::string env_url = "CCFS_SIDECAR_CHILD_URL=" + server_->url();
+  std::string env_rel = "CCFS_SIDECAR_CHILD_REL=" + rel;
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
+  env.push_back(env_dir.data());
+  env.push_back(env_url.data());
+  env.push_back(env_rel.data());
+  env.push_back(nullptr);
+  std::string self = std::filesystem::read_symlink("/proc/self/exe");
+  std::string filter = "--gtest_filter=SidecarChild.DISABLED_StreamUntilKilled";
+  std::string disabled = "--gtest_also_run_disabled_tests";
+  char* argv[] = {self.data(), filter.data(), disabled.data(), nullptr};
+  pid_t pid = -1;
+  ASSERT_EQ(posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv, env.data()), 0);
   ASSERT_TRUE(testing::WaitFor([&] { return ServerLines(rel).size() >= 200; }, 15s));
   ASSERT_EQ(kill(pid, SIGKILL), 0);
   ASSERT_EQ(waitpid(pid, nullptr, 0), pid);
