@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/cmd_mount_all.h"
 #include "fs/cache_dir.h"
 #include "fs/control.h"
 #include "fs/daemon.h"
@@ -305,7 +306,8 @@ void RegisterMount(CLI::App& app, CommandContext& ctx) {
   cmd->add_flag("--allow-other", args->allow_other,
                 "Let other users see the mount (needs user_allow_other in /etc/fuse.conf)");
   AddStoreFlags(cmd, &args->store);
-  cmd->callback([args, &ctx] { ctx.exit_code = RunMountCommand(*args); });
+  cmd->callback(WithMountAll(cmd, &args->store, ctx,
+                             [args, &ctx] { ctx.exit_code = RunMountCommand(*args); }));
 }
 
 void RegisterUmount(CLI::App& app, CommandContext& ctx) {

@@ -5,10 +5,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <exception>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "fs/fuse_common.h"
 
 namespace ccfs {
 
@@ -17,76 +19,24 @@ namespace {
 FuseContext* Ctx(fuse_req_t req) { return static_cast<FuseContext*>(fuse_req_userdata(req)); }
 Filesystem* Fs(fuse_req_t req) { return Ctx(req)->fs; }
 
-// Runs a callback body; anything thrown becomes EIO (and a log line), never
-// an unwinding into libfuse.
+// Callback bodies never unwind into libfuse (fs/fuse_common.h).
 template <typename Fn>
 void Guard(fuse_req_t req, const char* op, Fn&& fn) {
-  ++Ctx(req)->requests;
-  spdlog::trace("fuse {}", op);
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    spdlog::error("fuse {}: exception: {}", op, e.what());
-    fuse_reply_err(req, EIO);
-  } catch (...) {
-    spdlog::error("fuse {}: unknown exception", op);
-    fuse_reply_err(req, EIO);
-  }
+  GuardFuseCall(req, op, &Ctx(req)->requests, std::forward<Fn>(fn));
 }
 
 template <typename Fn>
 void GuardNoReply(fuse_req_t req, const char* op, Fn&& fn) {
-  try {
-    fn();
-  } catch (...) {
-    spdlog::error("fuse {}: exception", op);
-  }
-  fuse_reply_none(req);
-}
-
-struct timespec ToTimespec(int64_t ns) {
-  struct timespec ts;
-  ts.tv_sec = ns / 1000000000;
-  ts.tv_nsec = ns % 1000000000;
-  if (ts.tv_nsec < 0) {
-    ts.tv_nsec += 1000000000;
-    --ts.tv_sec;
-  }
-  return ts;
+  GuardFuseCallNoReply(req, op, std::forward<Fn>(fn));
 }
 
 void FillStat(const Filesystem* fs, const NodeInfo& n, struct stat* st) {
-  std::memset(st, 0, sizeof(*st));
-  st->st_ino = n.ino;
-  switch (n.type) {
-    case NodeType::kFile:
-      st->st_mode = S_IFREG | n.mode;
-      break;
-    case NodeType::kDir:
-      st->st_mode = S_IFDIR | n.mode;
-      break;
-    case NodeType::kSymlink:
-      st->st_mode = S_IFLNK | 0777;
-      break;
-  }
-  st->st_nlink = 1;  // "unknown" for directories, as on btrfs: find(1) does not optimise on it
-  st->st_uid = fs->options().uid;
-  st->st_gid = fs->options().gid;
-  st->st_size = static_cast<off_t>(n.size);
-  st->st_blksize = 4096;
-  st->st_blocks = static_cast<blkcnt_t>((n.size + 511) / 512);
-  st->st_mtim = ToTimespec(n.mtime_ns);
-  st->st_atim = st->st_mtim;
-  st->st_ctim = ToTimespec(n.ctime_ns);
+  FillStatFromNode(n, fs->options().uid, fs->options().gid, st);
 }
 
 void FillEntry(fuse_req_t req, const NodeInfo& n, fuse_entry_param* e) {
-  std::memset(e, 0, sizeof(*e));
-  e->ino = n.ino;
-  e->generation = 1;
-  e->attr_timeout = Ctx(req)->entry_timeout;
-  e->entry_timeout = Ctx(req)->entry_timeout;
-  FillStat(Fs(req), n, &e->attr);
+  const FsOptions& o = Fs(req)->options();
+  FillEntryFromNode(n, o.uid, o.gid, Ctx(req)->entry_timeout, e);
 }
 
 void ReplyEntry(fuse_req_t req, int err, const NodeInfo& n) {
