@@ -17,9 +17,11 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/sync_flags.h"
 #include "fs/cache_dir.h"
 #include "fs/daemon.h"
 #include "fs/mount.h"
+#include "fs/mount_lease.h"
 #include "store/workspace_layout.h"
 
 extern char** environ;
@@ -35,6 +37,8 @@ struct ExecArgs {
   std::string cache;
   std::string hydrate = "lazy";
   bool read_only = false;
+  int lease_ttl = kDefaultLeaseTtlSeconds;
+  SyncFlags sync;
 };
 
 // Starts argv with CLAUDE_CONFIG_DIR=dir and default signal handling.
@@ -93,6 +97,8 @@ int RunExec(ExecArgs& a) {
   options.cache_root = a.cache.empty() ? DefaultCacheRoot(options.store_url, a.workspace) : a.cache;
   options.read_only = a.read_only;
   options.hydrate = a.hydrate == "background" ? HydrateMode::kBackground : HydrateMode::kLazy;
+  options.lease_ttl_seconds = a.read_only ? 0 : a.lease_ttl;
+  if (Status s = ApplySyncFlags(a.sync, &options); !s.ok()) return ReportError("exec", s);
   if (Status s = MakeDirs(options.cache_root, 0700); !s.ok()) return ReportError("exec", s);
   auto prepared = Mount::Prepare(std::move(store), options);
   if (!prepared.ok()) return ReportError("exec", prepared.status());
@@ -140,6 +146,10 @@ void RegisterExec(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--cache", args->cache,
                   "Cache dir (default ~/.cache/ccfs/<store-hash>/<workspace>)");
   cmd->add_flag("--read-only", args->read_only, "Mount read-only (nothing is flushed)");
+  cmd->add_option("--lease-ttl", args->lease_ttl,
+                  "Seconds the workspace lease lasts unless renewed (tests; 0: take no lease)")
+      ->group("");  // hidden
+  AddSyncFlags(cmd, &args->sync);
   AddStoreFlags(cmd, &args->store);
   cmd->callback([args, &ctx] { ctx.exit_code = RunExec(*args); });
 }

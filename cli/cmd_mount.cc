@@ -11,13 +11,16 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli/commands.h"
+#include "cli/sync_flags.h"
 #include "cli/cmd_mount_all.h"
 #include "fs/cache_dir.h"
 #include "fs/control.h"
 #include "fs/daemon.h"
 #include "fs/mount.h"
+#include "fs/mount_sync.h"
 #include "store/workspace_layout.h"
 
 namespace ccfs::cli {
@@ -34,6 +37,7 @@ struct MountArgs {
   bool read_only = false;
   bool discard_local = false;
   bool allow_other = false;
+  SyncFlags sync;
 };
 
 // True if `path` is a mountpoint in /proc/self/mountinfo.
@@ -141,6 +145,7 @@ int RunMountCommand(MountArgs& a) {
   options.hydrate = a.hydrate == "lazy" ? HydrateMode::kLazy : HydrateMode::kBackground;
   options.discard_local = a.discard_local;
   options.allow_other = a.allow_other;
+  if (Status s = ApplySyncFlags(a.sync, &options); !s.ok()) return ReportError("mount", s);
   if (Status s = MakeDirs(options.cache_root, 0700); !s.ok()) return ReportError("mount", s);
 
   auto run = [&](const ReadyFn& ready) -> int {
@@ -234,6 +239,10 @@ void PrintStatus(const nlohmann::json& j) {
             << st.value("bytes_received", 0) << " bytes fetched in " << st.value("requests", 0)
             << " requests\n"
             << "  cache:       " << j.value("cache", std::string()) << "\n";
+  if (j.contains("sync")) {
+    std::istringstream lines(DescribeSyncStatusJson(j["sync"]));
+    for (std::string line; std::getline(lines, line);) std::cout << "  " << line << "\n";
+  }
   std::string err = h.value("last_error", std::string());
   if (!err.empty()) std::cout << "  last error:  " << err << "\n";
   if (j.contains("last_flush")) {
@@ -305,6 +314,7 @@ void RegisterMount(CLI::App& app, CommandContext& ctx) {
                 "Drop unflushed local changes in the cache and start from the store's version");
   cmd->add_flag("--allow-other", args->allow_other,
                 "Let other users see the mount (needs user_allow_other in /etc/fuse.conf)");
+  AddSyncFlags(cmd, &args->sync);
   AddStoreFlags(cmd, &args->store);
   cmd->callback(WithMountAll(cmd, &args->store, ctx,
                              [args, &ctx] { ctx.exit_code = RunMountCommand(*args); }));

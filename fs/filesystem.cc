@@ -1,6 +1,7 @@
 #include "fs/filesystem.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>  // RENAME_EXCHANGE
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -65,7 +66,9 @@ int Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req, NodeInfo* out) 
     change.set_size = true;
     change.size = req.size;
   }
-  return table_->SetAttr(ino, change, out);
+  int err = table_->SetAttr(ino, change, out);
+  if (err == 0 && req.set_size) ContentChanged(ino);
+  return err;
 }
 
 int Filesystem::Readlink(uint64_t ino, std::string* target) {
@@ -93,7 +96,9 @@ int Filesystem::Created(int err, NodeInfo* out) {
 
 int Filesystem::CreateFile(uint64_t parent, const std::string& name, uint32_t mode, NodeInfo* out) {
   if (options_.read_only) return EROFS;
-  return Created(table_->Create(parent, name, NodeType::kFile, mode, "", NowNs(), out), out);
+  int err = Created(table_->Create(parent, name, NodeType::kFile, mode, "", NowNs(), out), out);
+  if (err == 0) ContentChanged(out->ino);
+  return err;
 }
 
 int Filesystem::MakeDir(uint64_t parent, const std::string& name, uint32_t mode, NodeInfo* out) {
@@ -113,6 +118,7 @@ int Filesystem::Unlink(uint64_t parent, const std::string& name) {
   std::vector<uint64_t> dropped;
   int err = table_->Remove(parent, name, /*is_dir=*/false, NowNs(), &dropped);
   DropContent(dropped);
+  if (err == 0) NamesChanged();
   return err;
 }
 
@@ -121,6 +127,7 @@ int Filesystem::Rmdir(uint64_t parent, const std::string& name) {
   std::vector<uint64_t> dropped;
   int err = table_->Remove(parent, name, /*is_dir=*/true, NowNs(), &dropped);
   DropContent(dropped);
+  if (err == 0) NamesChanged();
   return err;
 }
 
@@ -130,6 +137,22 @@ int Filesystem::Rename(uint64_t parent, const std::string& name, uint64_t new_pa
   std::vector<uint64_t> dropped;
   int err = table_->Rename(parent, name, new_parent, new_name, flags, NowNs(), &dropped);
   DropContent(dropped);
+  if (err == 0) {
+    NamesChanged();
+    // Files now at new names (an atomic replace of a transcript; both sides
+    // of RENAME_EXCHANGE).
+    NodeInfo moved;
+    if (listener_.content_changed &&
+        table_->Lookup(new_parent, new_name, /*count_lookup=*/false, &moved) == 0 &&
+        moved.type == NodeType::kFile) {
+      ContentChanged(moved.ino);
+    }
+    if (listener_.content_changed && (flags & RENAME_EXCHANGE) != 0 &&
+        table_->Lookup(parent, name, /*count_lookup=*/false, &moved) == 0 &&
+        moved.type == NodeType::kFile) {
+      ContentChanged(moved.ino);
+    }
+  }
   return err;
 }
 
@@ -170,7 +193,9 @@ int Filesystem::BeginWrite(uint64_t ino, std::shared_ptr<UniqueFd>* fd) {
 }
 
 int Filesystem::EndWrite(uint64_t ino, uint64_t end) {
-  return table_->NoteWrite(ino, end, NowNs());
+  int err = table_->NoteWrite(ino, end, NowNs());
+  if (err == 0) ContentChanged(ino);
+  return err;
 }
 
 int Filesystem::Write(uint64_t ino, uint64_t off, const char* data, size_t len) {

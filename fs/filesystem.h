@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -42,6 +43,17 @@ struct SetAttrRequest {
 
 int64_t NowNs();
 
+// Observers of changes made through the mount (the transcript sync sidecar).
+// Called on FUSE threads right after the change succeeded, so they must be
+// cheap: no I/O, no long locks. Either may be empty.
+struct FsChangeListener {
+  // A file's bytes or size changed, or a file appeared at a (new) name.
+  std::function<void(uint64_t ino)> content_changed;
+  // Names moved or went away (rename, unlink, rmdir): paths cached by inode
+  // may be stale. Called before content_changed of a renamed file.
+  std::function<void()> names_changed;
+};
+
 class Filesystem {
  public:
   Filesystem(MetaDb* db, InodeTable* table, ContentCache* content, Hydrator* hydrator,
@@ -49,6 +61,8 @@ class Filesystem {
       : db_(db), table_(table), content_(content), hydrator_(hydrator), options_(options) {}
 
   const FsOptions& options() const { return options_; }
+  // Set before the mount serves requests (not synchronised with them).
+  void SetChangeListener(FsChangeListener listener) { listener_ = std::move(listener); }
 
   // Counts a kernel reference on success (as FUSE lookup does).
   int Lookup(uint64_t parent, const std::string& name, NodeInfo* out);
@@ -89,12 +103,19 @@ class Filesystem {
   int Created(int err, NodeInfo* out);
   void DropContent(const std::vector<uint64_t>& dropped);
   int WritableFile(uint64_t ino);
+  void ContentChanged(uint64_t ino) {
+    if (listener_.content_changed) listener_.content_changed(ino);
+  }
+  void NamesChanged() {
+    if (listener_.names_changed) listener_.names_changed();
+  }
 
   MetaDb* db_;
   InodeTable* table_;
   ContentCache* content_;
   Hydrator* hydrator_;
   FsOptions options_;
+  FsChangeListener listener_;
 };
 
 }  // namespace ccfs

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <set>
 
+#include "fs/mount_sync.h"
 #include "fs/remote_tree.h"
 
 extern char** environ;
@@ -202,6 +203,12 @@ Status Mount::LoadState() {
   flusher_ = std::make_unique<Flusher>(store_.get(), options_.workspace, &cache_, db_.get(),
                                        table_.get(), &content_, hydrator_.get(), &base_, &blocks_);
   spdlog::info("mount {}: {}", options_.workspace, prepare_note_);
+  if (!options_.sync_url.empty()) {
+    MountSyncOptions so{
+        options_.sync_url, options_.sync_token, cache_.root() + "/sync.db",
+        std::chrono::milliseconds(static_cast<int64_t>(options_.sync_drain_timeout_s * 1000))};
+    CCFS_ASSIGN_OR_RETURN(sync_, MountSync::Create(so, table_.get(), &content_, fs_.get()));
+  }
   return Status::OK();
 }
 
@@ -385,6 +392,7 @@ Status Mount::Flush(const FlushOptions& options, FlushReport* report) {
   }
   if (mounted) SyncKernelCache();
   Status s = flusher_->Flush(options, report);
+  if (sync_) sync_->OnNamesChanged();  // a merge may have moved names
   if (!s.ok()) spdlog::info("flush of {}: {}", options_.workspace, s.ToString());
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -398,7 +406,9 @@ Status Mount::Flush(const FlushOptions& options, FlushReport* report) {
 
 Status Mount::Finish(FlushReport* report) {
   hydrator_->StopBackground();
+  if (sync_) sync_->BeginDrain();  // alongside the final flush, bounded by its deadline
   Status s = Flush(FlushOptions{}, report);
+  if (sync_) sync_->FinishDrain();  // logs; what is left goes out after the next mount
   nlohmann::json event = FlushResultJson(s, *report);
   event["event"] = "exit";
   {
@@ -481,6 +491,7 @@ nlohmann::json Mount::StatusJson() {
       {"fuse_requests", fuse_ctx_.requests.load()},
       {"uptime_seconds", (NowNs() - started_ns_) / 1000000000},
   };
+  if (sync_) j["sync"] = sync_->StatusJson();
   std::lock_guard<std::mutex> lock(mu_);
   if (!last_flush_.is_null()) j["last_flush"] = last_flush_;
   return j;

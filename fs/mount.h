@@ -32,6 +32,8 @@ struct fuse_session;
 
 namespace ccfs {
 
+class MountSync;
+
 struct MountOptions {
   std::string store_url;  // for messages and the default cache location
   std::string workspace;
@@ -43,6 +45,11 @@ struct MountOptions {
   bool allow_other = false;
   bool writeback_cache = true;
   size_t max_threads = 16;
+  // Transcript sync (sync/sidecar.h): off when sync_url is "".
+  std::string sync_url;
+  std::string sync_token;  // never logged nor shown
+  // Seconds the unmount keeps sending; the rest goes after the next mount.
+  double sync_drain_timeout_s = 10;
 };
 
 // JSON for a flush's outcome: {"ok", "exit_code" (0, 3 conflict, 1 other),
@@ -108,6 +115,8 @@ class Mount {
   nlohmann::json last_flush_;
   int64_t started_ns_ = 0;
   std::string prepare_note_;  // how the tree was obtained (fresh, reused, resumed)
+  // Last: destroyed first (its thread reads the table and the content cache).
+  std::unique_ptr<MountSync> sync_;
 };
 
 }  // namespace ccfs

@@ -90,8 +90,18 @@ Status SyncSidecar::Drain(Clock::time_point deadline) {
 }
 
 SyncStatus SyncSidecar::Snapshot() const {
+  // Read the queue first: Publish stores the status before it clears
+  // unpublished_, so a 0 here means the status below already counts every
+  // growth announced before this call.
+  size_t queued;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queued = notified_.size() + unpublished_;
+  }
   std::lock_guard<std::mutex> lock(status_mu_);
-  return status_;
+  SyncStatus s = status_;
+  s.queued_files = static_cast<int64_t>(queued);
+  return s;
 }
 
 void SyncSidecar::Publish(SyncState state, const std::string& error) {
@@ -101,8 +111,12 @@ void SyncSidecar::Publish(SyncState state, const std::string& error) {
   s.files = uploader_->FileStatuses();
   s.pending_lines = uploader_->PendingLines();
   s.requests = client_->requests();
-  std::lock_guard<std::mutex> lock(status_mu_);
-  status_ = std::move(s);
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    status_ = std::move(s);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  unpublished_ = 0;
 }
 
 void SyncSidecar::Run() {
@@ -144,6 +158,7 @@ void SyncSidecar::Run() {
       }
       if (stop_) break;
       fresh.swap(notified_);
+      unpublished_ += fresh.size();
       if (drain_requests_ > drain_seen) {
         drain_seen = drain_requests_;
         // Unmount is waiting: try at once rather than sit out a long backoff

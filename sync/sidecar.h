@@ -78,7 +78,8 @@ class SyncSidecar {
   Status Drain(std::chrono::steady_clock::time_point deadline);
   Status Drain() { return Drain(std::chrono::steady_clock::now() + options_.drain_timeout); }
 
-  // A consistent copy of the current status (for `ccfs status`).
+  // A consistent copy of the current status (for `ccfs status`);
+  // queued_files counts the files that grew since it was published.
   SyncStatus Snapshot() const;
 
  private:
@@ -92,13 +93,14 @@ class SyncSidecar {
   std::unique_ptr<TranscriptUploader> uploader_;  // sidecar thread only
   std::atomic<bool> stop_{false};
 
-  std::mutex mu_;                    // guards the fields below; never held during I/O
+  mutable std::mutex mu_;            // guards the fields below; never held during I/O
   std::condition_variable wake_;     // the thread waits for work here
   std::condition_variable drained_;  // Drain waits here
   std::unordered_set<std::string> notified_;
   uint64_t drain_requests_ = 0;  // bumped by each Drain call
   uint64_t drains_done_ = 0;     // the last request fully drained
   bool unauthorized_ = false;
+  size_t unpublished_ = 0;  // files taken from notified_ whose counts are not published yet
 
   mutable std::mutex status_mu_;
   SyncStatus status_;

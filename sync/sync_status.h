@@ -40,7 +40,11 @@ struct SyncStatus {
   std::string last_error;  // "" when none since the last success
   std::vector<SyncFileStatus> files;
   int64_t pending_lines = 0;  // written but not yet acknowledged, over all files
-  int64_t requests = 0;       // HTTP requests attempted since start
+  // Files that grew since the counts above were taken (their new lines are
+  // not in lines_written yet). 0 with pending_lines 0: in step with the
+  // server as of this snapshot.
+  int64_t queued_files = 0;
+  int64_t requests = 0;  // HTTP requests attempted since start
 };
 
 // {"state": "ok", "last_error": "", "pending_lines": 0, "requests": 12,

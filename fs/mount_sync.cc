@@ -1,0 +1,191 @@
+#include "fs/mount_sync.h"
+
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+#include "store/workspace_layout.h"
+#include "sync/sync_common.h"
+
+namespace ccfs {
+
+namespace {
+
+// Beyond this many cached inodes the cache starts over (a tree with more
+// files than this written in one mount is not what transcripts look like).
+constexpr size_t kMaxCachedPaths = 1u << 16;
+
+}  // namespace
+
+Status ConfigureMountSync(const std::string& url, const std::string& token_file,
+                          double drain_timeout_s, MountOptions* options) {
+  if (url.empty()) {
+    if (!token_file.empty()) return Status::InvalidArgument("--sync-token-file needs --sync-url");
+    return Status::OK();
+  }
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+    return Status::InvalidArgument("--sync-url must start with http:// or https://");
+  }
+  if (!(drain_timeout_s >= 0) || drain_timeout_s > 86400) {
+    return Status::InvalidArgument("--sync-drain-timeout must be between 0 and 86400 seconds");
+  }
+  auto token = ResolveSyncToken(token_file);
+  if (!token.ok()) return token.status();
+  options->sync_url = url;
+  options->sync_token = std::move(token).value();
+  options->sync_drain_timeout_s = drain_timeout_s;
+  return Status::OK();
+}
+
+std::string SyncUrlForDisplay(const std::string& url) {
+  size_t scheme = url.find("://");
+  size_t host = scheme == std::string::npos ? 0 : scheme + 3;
+  size_t path = url.find('/', host);
+  size_t at = url.rfind('@', path == std::string::npos ? url.size() : path);
+  if (at == std::string::npos || at < host) return url;
+  return url.substr(0, host) + url.substr(at + 1);
+}
+
+MountSync::MountSync(const MountSyncOptions& options, InodeTable* table, ContentCache* content)
+    : options_(options), table_(table), content_(content) {}
+
+Result<std::unique_ptr<MountSync>> MountSync::Create(const MountSyncOptions& options,
+                                                     InodeTable* table, ContentCache* content,
+                                                     Filesystem* fs) {
+  std::unique_ptr<MountSync> sync(new MountSync(options, table, content));
+  SyncSidecarOptions so;
+  so.url = options.url;
+  so.token = options.token;
+  so.progress_db_path = options.progress_db_path;
+  so.drain_timeout = options.drain_timeout;
+  MountSync* raw = sync.get();
+  so.local_path = [raw](const std::string& rel) { return raw->LocalPath(rel); };
+  auto sidecar = SyncSidecar::Create(std::move(so));
+  if (!sidecar.ok()) return sidecar.status().Annotate("transcript sync");
+  sync->sidecar_ = std::move(sidecar).value();
+  FsChangeListener listener;
+  listener.content_changed = [raw](uint64_t ino) { raw->OnContentChanged(ino); };
+  listener.names_changed = [raw] { raw->OnNamesChanged(); };
+  fs->SetChangeListener(std::move(listener));
+  sync->AnnounceLocalDirtyTranscripts();
+  spdlog::info("transcript sync to {} (progress in {})", SyncUrlForDisplay(options.url),
+               options.progress_db_path);
+  return sync;
+}
+
+MountSync::~MountSync() {
+  if (drain_.valid()) drain_.wait();
+  sidecar_.reset();  // stops its thread before the rest goes
+}
+
+void MountSync::AnnounceLocalDirtyTranscripts() {
+  // Lines written before a crash (or a drain that ran out of time) are in
+  // dirty local files; the progress DB knows most of them, but a file that
+  // was never announced before the crash is only found here.
+  std::vector<SnapshotEntry> entries;
+  table_->Snapshot(&entries);
+  for (const SnapshotEntry& e : entries) {
+    if (e.node.type == NodeType::kFile && e.node.state == ContentState::kDirty &&
+        IsTranscriptPath(e.path)) {
+      sidecar_->NotifyGrew(e.path);
+    }
+  }
+}
+
+void MountSync::OnContentChanged(uint64_t ino) {
+  std::string path;
+  uint64_t gen;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = paths_.find(ino);
+    if (it != paths_.end()) {
+      if (!it->second.empty()) sidecar_->NotifyGrew(it->second);
+      return;
+    }
+    gen = names_gen_;
+  }
+  // First change of this inode since the last invalidation: one walk up the
+  // parents under the table's mutex.
+  if (table_->Path(ino, &path) != 0) return;
+  if (!IsTranscriptPath(path)) path.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (gen == names_gen_) {
+      if (paths_.size() >= kMaxCachedPaths) paths_.clear();
+      paths_.emplace(ino, path);
+    }
+  }
+  if (!path.empty()) sidecar_->NotifyGrew(path);
+}
+
+void MountSync::OnNamesChanged() {
+  std::lock_guard<std::mutex> lock(mu_);
+  paths_.clear();
+  ++names_gen_;
+}
+
+std::string MountSync::LocalPath(const std::string& rel) const {
+  uint64_t ino = kRootIno;
+  NodeInfo node;
+  size_t pos = 0;
+  while (pos <= rel.size()) {
+    size_t slash = rel.find('/', pos);
+    if (slash == std::string::npos) slash = rel.size();
+    std::string name = rel.substr(pos, slash - pos);
+    if (name.empty() || table_->Lookup(ino, name, /*count_lookup=*/false, &node) != 0) return "";
+    ino = node.ino;
+    pos = slash + 1;
+  }
+  // A remote-only transcript is not fetched for sync: its lines went out
+  // from the machine that wrote them.
+  if (node.type != NodeType::kFile || node.state == ContentState::kRemote) return "";
+  return content_->Path(ino);
+}
+
+void MountSync::BeginDrain() {
+  if (drain_.valid()) return;
+  auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
+  SyncSidecar* sidecar = sidecar_.get();
+  drain_ = std::async(std::launch::async, [sidecar, deadline] { return sidecar->Drain(deadline); });
+}
+
+Status MountSync::FinishDrain() {
+  BeginDrain();
+  Status s = drain_.get();
+  SyncStatus st = sidecar_->Snapshot();
+  if (s.ok()) {
+    spdlog::info("transcript sync drained: {} files in step with the server, {} requests",
+                 st.files.size(), st.requests);
+  } else {
+    spdlog::warn("transcript sync at unmount: {}", s.ToString());
+  }
+  return s;
+}
+
+nlohmann::json MountSync::StatusJson() const {
+  nlohmann::json j = SyncStatusToJson(sidecar_->Snapshot());
+  j["url"] = SyncUrlForDisplay(options_.url);
+  return j;
+}
+
+std::string DescribeSyncStatusJson(const nlohmann::json& sync) {
+  SyncStatus st;
+  std::string state = sync.value("state", std::string());
+  for (SyncState s : {SyncState::kOk, SyncState::kBackingOff, SyncState::kStoppedUnauthorized}) {
+    if (state == SyncStateName(s)) st.state = s;
+  }
+  st.last_error = sync.value("last_error", std::string());
+  st.pending_lines = sync.value("pending_lines", int64_t{0});
+  st.requests = sync.value("requests", int64_t{0});
+  for (const auto& f : sync.value("files", nlohmann::json::array())) {
+    if (!f.is_object()) continue;
+    st.files.push_back({f.value("path", std::string()), f.value("lines_written", int64_t{0}),
+                        f.value("lines_acked", int64_t{0})});
+  }
+  std::string out = DescribeSyncStatus(st);
+  std::string url = sync.value("url", std::string());
+  if (!url.empty()) out.insert(out.find(':'), " to " + url);
+  return out;
+}
+
+}  // namespace ccfs
