@@ -88,8 +88,23 @@ int NoMountError(const std::string& what, const std::string& mp) {
   return kExitError;
 }
 
+// What a merge with the store's newer version did (flush, umount, status).
+void PrintMerge(const std::string& prefix, const nlohmann::json& r) {
+  for (const auto& m : r.value("merged", nlohmann::json::array())) {
+    bool theirs = m.value("from", std::string()) == "remote";
+    std::cerr << prefix << "merged: " << m.value("path", std::string())
+              << (theirs ? " (taken from the store)" : " (local change applied)") << "\n";
+  }
+  for (const auto& c : r.value("conflicts", nlohmann::json::array())) {
+    std::cerr << prefix << "conflict: " << c.value("path", std::string())
+              << " changed on both sides: the store's version stays there, yours is "
+              << c.value("copy", std::string()) << "\n";
+  }
+}
+
 void PrintFlushOutcome(const std::string& what, const nlohmann::json& j) {
   const auto& r = j.value("report", nlohmann::json::object());
+  PrintMerge("ccfs " + what + ": ", r);
   if (!j.value("ok", false)) {
     std::cerr << "ccfs " << what << ": " << j.value("error", std::string("flush failed")) << "\n";
     return;
@@ -249,6 +264,15 @@ void PrintStatus(const nlohmann::json& j) {
     const auto& f = j["last_flush"];
     std::cout << "  last flush:  "
               << (f.value("ok", false) ? "ok" : f.value("error", std::string("failed"))) << "\n";
+    const auto& r = f.value("report", nlohmann::json::object());
+    for (const auto& m : r.value("merged", nlohmann::json::array())) {
+      std::cout << "    merged:    " << m.value("path", std::string()) << " (from "
+                << m.value("from", std::string()) << ")\n";
+    }
+    for (const auto& c : r.value("conflicts", nlohmann::json::array())) {
+      std::cout << "    conflict:  " << c.value("path", std::string()) << " -> yours at "
+                << c.value("copy", std::string()) << "\n";
+    }
   }
 }
 

@@ -70,11 +70,33 @@ Status Flusher::Conflict(const std::string& what, const std::string& remote_etag
   report->remote_etag = remote_etag;
   return Status::PreconditionFailed(
       "conflict: workspace '" + workspace_ + "' changed in the store since this mount's base (" +
-      what + "). Nothing was lost: every local change stays in the cache " + cache_->root() +
-      ". Automatic merging is not implemented yet. To keep your version over the store's: "
+      what +
+      ") and could not be merged with. Nothing was lost: every local change stays in "
+      "the cache " +
+      cache_->root() +
+      ". To try again: `ccfs flush MOUNTPOINT`. To keep your version over the store's: "
       "`ccfs flush --force MOUNTPOINT` while mounted (after an unmount, mount again with the "
       "same cache first: the local state resumes). To drop it: `ccfs mount --discard-local " +
       workspace_ + " MOUNTPOINT`.");
+}
+
+Status Flusher::Merge(const std::string& host, const std::string& time, FlushReport* report) {
+  MergeContext ctx{store_, workspace_, cache_, db_, table_, content_, hydrator_, base_, host, time};
+  MergeOutcome out;
+  Status s = MergeWithRemote(ctx, &out);
+  if (invalidator_ && !out.invalidations.empty()) invalidator_(out.invalidations);
+  CCFS_RETURN_IF_ERROR(s);
+  ++report->merge_rounds;
+  auto note = [&](const std::string& path, bool from_remote) {
+    for (const auto& m : report->merged) {
+      if (m.path == path && m.from_remote == from_remote) return;
+    }
+    report->merged.push_back({path, from_remote});
+  };
+  for (const std::string& p : out.taken) note(p, true);
+  for (const std::string& p : out.applied) note(p, false);
+  for (auto& [path, copy] : out.conflicts) report->conflicts.push_back({path, copy});
+  return Status::OK();
 }
 
 Status Flusher::Flush(const FlushOptions& options, FlushReport* report) {
@@ -82,16 +104,33 @@ Status Flusher::Flush(const FlushOptions& options, FlushReport* report) {
   auto start = std::chrono::steady_clock::now();
   *report = FlushReport{};
   uint64_t sent_before = store_->stats().bytes_sent.load();
+  const std::string host = ConflictHostName(), time = ConflictTimeNow();
+  std::string started_from;
   Plan plan;
-  Status s = MakePlan(options, &plan, report);
-  if (s.ok() && !report->nothing_to_flush) {
-    // The background stream reads the base this flush replaces.
-    hydrator_->StopBackground();
-    s = Precheck(options, &plan, report);
-    if (s.ok()) s = UploadTranscripts(options, &plan, report);
-    if (s.ok() && plan.tarball_changed) s = WriteTarball(&plan, report);
-    if (s.ok()) s = DeleteTranscripts(options, &plan, report);
+  Status s;
+  for (int round = 0;; ++round) {
+    plan = Plan{};
+    report->skipped.clear();
+    s = MakePlan(options, &plan, report);
+    if (round == 0) started_from = report->base_etag;
+    if (s.ok() && !report->nothing_to_flush) {
+      // The background stream reads the base this flush replaces.
+      hydrator_->StopBackground();
+      s = Precheck(options, &plan, report);
+      if (s.ok()) s = UploadTranscripts(options, &plan, report);
+      if (s.ok() && plan.tarball_changed) s = WriteTarball(&plan, report);
+      if (s.ok()) s = DeleteTranscripts(options, &plan, report);
+    }
+    if (!s.IsPreconditionFailed() || options.force || round == kMaxMergeRounds) break;
+    // The store moved on: merge with its version, then write onto that.
+    Status merged = Merge(host, time, report);
+    if (!merged.ok()) {
+      s = merged.IsPreconditionFailed() ? Conflict(merged.message(), report->remote_etag, report)
+                                        : merged.Annotate("merging with the store's version");
+      break;
+    }
   }
+  report->base_etag = started_from;
   if (s.ok() && table_->MarkCleanIf(plan.change_count)) {
     report->clean_after = true;
     s = db_->SetValue("local_changes", "0");
@@ -206,7 +245,7 @@ Status Flusher::UploadTranscripts(const FlushOptions& options, Plan* plan, Flush
     ++uploaded;
     return Status::OK();
   });
-  report->transcripts_uploaded = uploaded;
+  report->transcripts_uploaded += uploaded;
   if (s.IsPreconditionFailed()) {
     return Conflict("transcript " + conflict_path + " was changed there too", plan->base->etag,
                     report);
@@ -242,6 +281,11 @@ Status Flusher::WriteTarball(Plan* plan, FlushReport* report) {
   TarIndex index;
   Status s = ComposeTarball(plan, /*allow_copy=*/true, out, &index, report);
   if (s.IsPreconditionFailed()) {
+    ObjectInfo head;
+    if (HeadTarball(*store_, workspace_, &head).ok() && head.etag != plan->if_match) {
+      ::unlink(out.c_str());  // replaced meanwhile: merge with it instead
+      return Conflict("the tarball was replaced while the flush read it", head.etag, report);
+    }
     // The base is gone from the store (a forced flush over a newer version)
     // and its blocks are not all cached: pack everything from local content.
     s = ComposeTarball(plan, /*allow_copy=*/false, out, &index, report);

@@ -12,9 +12,13 @@
 //     it If-Match the base ETag (If-None-Match: * for a new workspace): the
 //     commit point.
 //  5. Delete transcripts removed here; the new ETags become the base.
-// A refused precondition is a conflict: nothing local is dropped, the error
-// is PreconditionFailed and explains how to go on. Writes racing a flush keep
-// their files dirty for the next one.
+// A refused precondition means the store moved on: its new version is merged
+// with the local tree (fs/merge.h, fs/flush_merge.h: theirs taken where only
+// they changed, conflict copies where both did) and the flush is retried onto
+// it, a few rounds at most. Only when that fails is it a conflict: nothing
+// local is dropped, the error is PreconditionFailed and explains how to go on
+// (--force skips the merge and writes ours). Writes racing a flush keep their
+// files dirty for the next one.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +30,7 @@
 #include "fs/block_cache.h"
 #include "fs/cache_dir.h"
 #include "fs/content_cache.h"
+#include "fs/flush_merge.h"
 #include "fs/hydrator.h"
 #include "fs/inode_table.h"
 #include "fs/meta_db.h"
@@ -56,6 +61,18 @@ struct FlushReport {
   std::vector<std::string> skipped;  // entries the tarball cannot hold
   bool clean_after = false;          // nothing changed while flushing
   double seconds = 0;
+  // Set when the store had moved on and was merged with (fs/merge.h).
+  struct Merged {
+    std::string path;
+    bool from_remote = false;  // true: now as the store has it; false: our change applied
+  };
+  struct ConflictCopy {
+    std::string path;  // theirs stays here
+    std::string copy;  // ours, beside it
+  };
+  size_t merge_rounds = 0;
+  std::vector<Merged> merged;
+  std::vector<ConflictCopy> conflicts;
 };
 
 class Flusher {
@@ -76,6 +93,12 @@ class Flusher {
   // One flush at a time; concurrent callers wait.
   Status Flush(const FlushOptions& options, FlushReport* report);
 
+  // Told which names and inodes a merge changed (the kernel's caches).
+  void set_invalidator(KernelInvalidator fn) { invalidator_ = std::move(fn); }
+
+  // Merge-and-retry rounds before a moving store is reported as a conflict.
+  static constexpr int kMaxMergeRounds = 3;
+
  private:
   struct Plan;
   Status MakePlan(const FlushOptions& options, Plan* plan, FlushReport* report);
@@ -86,6 +109,7 @@ class Flusher {
                         FlushReport* report);
   Status DeleteTranscripts(const FlushOptions& options, Plan* plan, FlushReport* report);
   Status Conflict(const std::string& what, const std::string& remote_etag, FlushReport* report);
+  Status Merge(const std::string& host, const std::string& time, FlushReport* report);
 
   ObjectStore* store_;
   std::string workspace_;
@@ -96,6 +120,7 @@ class Flusher {
   Hydrator* hydrator_;
   BaseVersion* base_;
   BlockCache* blocks_;
+  KernelInvalidator invalidator_;
   std::mutex mu_;
 };
 

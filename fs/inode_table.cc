@@ -418,6 +418,103 @@ Status InodeTable::PersistWrittenFiles() {
   return Status::OK();
 }
 
+int InodeTable::Resolve(const std::string& path, NodeInfo* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(kRootIno);
+  size_t pos = 0;
+  while (n != nullptr && pos < path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string::npos) slash = path.size();
+    if (n->type != NodeType::kDir) return ENOTDIR;
+    n = Child(n, path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  if (n == nullptr) return ENOENT;
+  *out = *n;
+  return 0;
+}
+
+int InodeTable::AdoptRemote(uint64_t ino, uint64_t seen_gen, const NodeRecord& theirs,
+                            bool keep_content) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr || n->unlinked) return ENOENT;
+  if (n->type != theirs.type) return EINVAL;
+  if (n->data_gen != seen_gen) return EAGAIN;
+  n->mode = theirs.mode;
+  n->mtime_ns = theirs.mtime_ns;
+  n->ctime_ns = theirs.ctime_ns;
+  n->link_target = theirs.link_target;
+  n->origin_kind = theirs.origin_kind;
+  n->origin_path = theirs.origin_path;
+  n->origin_etag = theirs.origin_etag;
+  n->implicit = false;
+  if (n->type == NodeType::kFile) {
+    if (!keep_content || n->state == ContentState::kRemote || n->size != theirs.size) {
+      n->state = ContentState::kRemote;
+      ++n->data_gen;
+    } else {
+      n->state = ContentState::kCached;
+    }
+    n->size = theirs.size;
+    n->size_unsaved = false;
+  } else {
+    n->size = theirs.size;
+  }
+  Persist(*n);
+  Changed();
+  return 0;
+}
+
+int InodeTable::InsertRemote(const std::string& path, const NodeRecord& theirs, NodeInfo* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* dir = Find(kRootIno);
+  size_t pos = 0;
+  for (size_t slash; (slash = path.find('/', pos)) != std::string::npos; pos = slash + 1) {
+    std::string name = path.substr(pos, slash - pos);
+    Node* next = Child(dir, name);
+    if (next == nullptr) {
+      Node d;
+      d.ino = next_ino_++;
+      d.parent = dir->ino;
+      d.name = name;
+      d.type = NodeType::kDir;
+      d.mode = 0755;
+      d.mtime_ns = d.ctime_ns = theirs.mtime_ns;
+      d.implicit = true;
+      dir->children.emplace(name, d.ino);
+      next = &nodes_.emplace(d.ino, std::move(d)).first->second;
+      Persist(*next);
+      Persist(*dir);
+    } else if (next->type != NodeType::kDir) {
+      return ENOTDIR;
+    }
+    dir = next;
+  }
+  std::string name = path.substr(pos);
+  if (name.empty() || dir->children.count(name) != 0) return EEXIST;
+  Node n;
+  static_cast<NodeRecord&>(n) = theirs;
+  n.ino = next_ino_++;
+  n.parent = dir->ino;
+  n.name = name;
+  dir->children.emplace(name, n.ino);
+  Node& added = nodes_.emplace(n.ino, std::move(n)).first->second;
+  Persist(added);
+  Persist(*dir);
+  Changed();
+  *out = added;
+  return 0;
+}
+
+void InodeTable::Retarget(uint64_t ino, const std::string& old_etag, const std::string& new_etag) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr || n->origin_kind != OriginKind::kTarball || n->origin_etag != old_etag) return;
+  n->origin_etag = new_etag;
+  Persist(*n);
+}
+
 InodeTable::Counts InodeTable::Count() {
   std::lock_guard<std::mutex> lock(mu_);
   Counts c;

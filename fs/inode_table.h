@@ -113,6 +113,18 @@ class InodeTable {
   // Persists the sizes and mtimes of files written since the last call.
   Status PersistWrittenFiles();
 
+  // Merge support (fs/flush_merge.h): the tree takes the store's newer version.
+  // The live node at tree path `path` ("" = the root).
+  int Resolve(const std::string& path, NodeInfo* out);
+  // Node `ino` becomes the remote `theirs` (same type): attributes and
+  // origin; a file is remote again unless `keep_content` (its bytes already
+  // are theirs). EAGAIN (and nothing changes) if written since `seen_gen`.
+  int AdoptRemote(uint64_t ino, uint64_t seen_gen, const NodeRecord& theirs, bool keep_content);
+  // Creates `theirs` at `path`, with missing parent directories (implicit).
+  int InsertRemote(const std::string& path, const NodeRecord& theirs, NodeInfo* out);
+  // A tarball origin at `old_etag` now names the same member of `new_etag`.
+  void Retarget(uint64_t ino, const std::string& old_etag, const std::string& new_etag);
+
   // Counters for status.
   struct Counts {
     size_t files = 0, dirs = 0, symlinks = 0;

@@ -37,6 +37,21 @@ int RunProgram(const std::vector<std::string>& argv) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// A merge's outcome: [{"path", "from": "remote"|"local"}], [{"path", "copy"}].
+nlohmann::json MergedJson(const FlushReport& r) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& m : r.merged) {
+    a.push_back({{"path", m.path}, {"from", m.from_remote ? "remote" : "local"}});
+  }
+  return a;
+}
+
+nlohmann::json ConflictsJson(const FlushReport& r) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& c : r.conflicts) a.push_back({{"path", c.path}, {"copy", c.copy}});
+  return a;
+}
+
 nlohmann::json ReportJson(const FlushReport& r) {
   return {{"nothing_to_flush", r.nothing_to_flush},
           {"base_etag", r.base_etag},
@@ -53,7 +68,10 @@ nlohmann::json ReportJson(const FlushReport& r) {
           {"bytes_uploaded", r.bytes_uploaded},
           {"skipped", r.skipped},
           {"clean_after", r.clean_after},
-          {"seconds", r.seconds}};
+          {"seconds", r.seconds},
+          {"merge_rounds", r.merge_rounds},
+          {"merged", MergedJson(r)},
+          {"conflicts", ConflictsJson(r)}};
 }
 
 }  // namespace
@@ -202,6 +220,21 @@ Status Mount::LoadState() {
   fs_ = std::make_unique<Filesystem>(db_.get(), table_.get(), &content_, hydrator_.get(), fo);
   flusher_ = std::make_unique<Flusher>(store_.get(), options_.workspace, &cache_, db_.get(),
                                        table_.get(), &content_, hydrator_.get(), &base_, &blocks_);
+  // A merge at flush changes names and files under the kernel's long-lived caches.
+  flusher_->set_invalidator([this](const std::vector<KernelInvalidation>& changed) {
+    fuse_session* se;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      se = loop_done_ ? nullptr : session_;
+    }
+    if (se == nullptr) return;
+    for (const KernelInvalidation& k : changed) {
+      if (k.parent != 0) {
+        fuse_lowlevel_notify_inval_entry(se, k.parent, k.name.c_str(), k.name.size());
+      }
+      if (k.ino != 0) fuse_lowlevel_notify_inval_inode(se, k.ino, 0, 0);
+    }
+  });
   spdlog::info("mount {}: {}", options_.workspace, prepare_note_);
   if (!options_.sync_url.empty()) {
     MountSyncOptions so{
