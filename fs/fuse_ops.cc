@@ -62,6 +62,10 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_ASYNC_READ);
   // flock/fcntl locks stay in the kernel (local semantics are what we want).
   conn->want &= ~(FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_POSIX_LOCKS);
+  // With atomic O_TRUNC the kernel leaves truncation to OPEN, which we never
+  // see (no-open support): an `echo x > file` over a longer file kept its old
+  // tail. Without it, O_TRUNC arrives as SETATTR(size=0).
+  conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
   conn->max_write = 1 << 20;
   conn->max_readahead = 1 << 20;
   conn->time_gran = 1;
