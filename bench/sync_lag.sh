@@ -8,7 +8,8 @@
 #      the close(2) of a line to the moment the server's read-back shows it
 #      (polled every 5 ms over one keep-alive connection), p50/p99/max;
 #   2. lines per second at full load: 4 writers append as fast as they can;
-#      the rate is lines / (time until the server holds the last one);
+#      the rate is lines / (time until the server holds the last one), and
+#      the backlog left when they stop / the time it took to send it;
 #   3. the O_APPEND latency the sidecar adds: the same open/append/close of
 #      1 KiB lines on a mount with --sync-url and on one without, interleaved
 #      in blocks, p50/p99 each.
@@ -25,7 +26,7 @@ while (($#)); do
     --seconds) SECONDS_STEADY=$2; shift 2 ;;
     --rate) RATE=$2; shift 2 ;;
     --line-bytes) LINE_BYTES=$2; shift 2 ;;
-    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "sync_lag.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -171,6 +172,8 @@ for t in ts: t.start()
 for t in ts: t.join()
 t_written = time.monotonic()
 srv = Server()
+counts = srv.line_counts()
+backlog = full_n * writers - sum(counts.get((s, s + ".jsonl"), 0) for s in sids)
 deadline = time.monotonic() + 300
 while True:
     counts = srv.line_counts()
@@ -181,6 +184,8 @@ while True:
 t_acked = time.monotonic()
 full_total = full_n * writers
 full_rate = got / (t_acked - t0)
+# How fast the sidecar works off what the writers left behind.
+catchup_rate = backlog / (t_acked - t_written) if backlog > 0 and t_acked > t_written else None
 write_rate = full_total / (t_written - t0)
 
 # 3. Append latency with and without the sidecar, interleaved in blocks.
@@ -202,6 +207,8 @@ res = {
     "full_lines": full_total, "full_writers": writers, "full_acked": got,
     "full_write_lines_per_s": round(write_rate),
     "full_synced_lines_per_s": round(full_rate),
+    "full_backlog_at_write_end": backlog,
+    "full_catchup_lines_per_s": round(catchup_rate) if catchup_rate else None,
     "append_us_p50_sync": round(pct(lat["sync"], 50), 1),
     "append_us_p99_sync": round(pct(lat["sync"], 99), 1),
     "append_us_p50_nosync": round(pct(lat["plain"], 50), 1),
@@ -216,6 +223,8 @@ rows = [
     ("append->ack lag max", "%s ms (%d lines not acked in time)" % (res["lag_ms_max"], missing)),
     ("full load", "%d writers x %d lines: written at %d lines/s" % (writers, full_n, write_rate)),
     ("full load synced", "%d lines/s (write start -> last ack; %d/%d acked)" % (full_rate, got, full_total)),
+    ("backlog catch-up", "%d lines behind when the writers stopped, sent at %s lines/s"
+     % (backlog, res["full_catchup_lines_per_s"])),
     ("O_APPEND p50 with / without sync", "%.1f / %.1f us (+%.1f)" % (res["append_us_p50_sync"], res["append_us_p50_nosync"], res["append_us_p50_extra"])),
     ("O_APPEND p99 with / without sync", "%.1f / %.1f us (+%.1f)" % (res["append_us_p99_sync"], res["append_us_p99_nosync"], res["append_us_p99_extra"])),
 ]
