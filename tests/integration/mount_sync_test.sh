@@ -22,6 +22,7 @@ mnt=$T/mnt
 
 # 1. 100k lines, 4 writers x 5 sessions (x 3 files each), full speed.
 CCFS_LOG=info sync_mount "$WS" "$mnt" --sync-drain-timeout 120
+# shellcheck disable=SC2009  # every process's arguments, not a process by name
 ps -eo args | grep -F -- "$SYNC_TOKEN" | grep -v grep && fail "the sync token is on a command line"
 start=$SECONDS
 run_writers "$mnt" 25000 4 5 1

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the transcript sync integration tests (sourced after lib.sh and
 # mount_lib.sh): a real `ccfs sync-server` on loopback with a token file and
 # test endpoints, transcript writers, and an exact comparison of what the
@@ -153,6 +154,7 @@ wait_writers() {
   for ((w = 0; w < ${#writer_pids[@]}; w++)); do total=$((total + $(cat "$T/writer-$w.out" 2>/dev/null || echo 0))); done
   echo "$total"
 }
+# shellcheck disable=SC2016  # expanded when the hook runs
 on_exit 'kill "${writer_pids[@]}" 2>/dev/null'
 
 # wait_synced MP SECONDS: until the mount's status says every complete line
@@ -167,7 +169,7 @@ files = s["files"]
 done = (s["pending_lines"] == 0 and s["queued_files"] == 0 and
         all(f["lines_written"] == f["lines_acked"] for f in files))
 print("done" if done else "%s %d pending" % (s["state"], s["pending_lines"]))')
-    [[ $st == done ]] && return 0
+    [[ $st == "done" ]] && return 0
     ((SECONDS < deadline)) || fail "sync not done after $2 s ($st): $("$CCFS" status "$1")"
     sleep 0.5
   done
