@@ -14,7 +14,9 @@
 #include <cerrno>
 #include <set>
 
+#include "fs/mount_lease.h"
 #include "fs/mount_sync.h"
+#include "fs/recovery.h"
 #include "fs/remote_tree.h"
 
 extern char** environ;
@@ -92,6 +94,7 @@ Mount::Mount(std::unique_ptr<ObjectStore> store, const MountOptions& options)
       blocks_(cache_.root() + "/blocks") {}
 
 Mount::~Mount() {
+  if (recovery_) recovery_->Wait();  // its flush uses everything below
   // Let the next mount of this cache in first, then close the connections
   // of `ccfs umount` waiting for this process to go.
   cache_lock_.reset();
@@ -134,6 +137,11 @@ Status Mount::LoadState() {
   // Leftovers of a crashed mount: partial downloads and flush snapshots.
   CCFS_RETURN_IF_ERROR(RemoveTree(cache_.TmpDir()));
   CCFS_RETURN_IF_ERROR(cache_.Prepare());
+  // The lease before the tree: a previous writer's final flush is in.
+  if (!options_.read_only && options_.lease_ttl_seconds > 0) {
+    CCFS_ASSIGN_OR_RETURN(lease_, MountLease::Acquire(store_.get(), options_.workspace,
+                                                      cache_.root(), options_.lease_ttl_seconds));
+  }
 
   auto db = MetaDb::Open(cache_.DbPath());
   CCFS_RETURN_IF_ERROR(db.status());
@@ -370,6 +378,14 @@ Status Mount::Start() {
     cv_.notify_all();
   });
   if (options_.hydrate == HydrateMode::kBackground) hydrator_->StartBackground();
+  if (!options_.read_only && table_->has_changes()) {
+    auto recovery = std::make_unique<RecoveryFlush>(
+        "unflushed changes of an earlier mount (" + std::to_string(table_->Count().dirty) +
+            " changed files, base " + base_.tarball()->etag + ")",
+        [this](FlushReport* r) { return Flush(FlushOptions{}, r); });
+    std::lock_guard<std::mutex> lock(mu_);  // status reads it
+    recovery_ = std::move(recovery);
+  }
   return Status::OK();
 }
 
@@ -424,7 +440,9 @@ Status Mount::Flush(const FlushOptions& options, FlushReport* report) {
     mounted = session_ != nullptr && !loop_done_;
   }
   if (mounted) SyncKernelCache();
-  Status s = flusher_->Flush(options, report);
+  // Nothing to write needs no lease (an unchanged mount whose lease was lost unmounts cleanly).
+  Status s = lease_ && table_->has_changes() ? lease_->CheckBeforeFlush() : Status::OK();
+  if (s.ok()) s = flusher_->Flush(options, report);
   if (sync_) sync_->OnNamesChanged();  // a merge may have moved names
   if (!s.ok()) spdlog::info("flush of {}: {}", options_.workspace, s.ToString());
   {
@@ -442,6 +460,11 @@ Status Mount::Finish(FlushReport* report) {
   if (sync_) sync_->BeginDrain();  // alongside the final flush, bounded by its deadline
   Status s = Flush(FlushOptions{}, report);
   if (sync_) sync_->FinishDrain();  // logs; what is left goes out after the next mount
+  if (recovery_) recovery_->Wait();
+  if (lease_) {
+    Status released = lease_->Release();  // after the final flush
+    if (!released.ok()) spdlog::warn("{}", released.ToString());
+  }
   nlohmann::json event = FlushResultJson(s, *report);
   event["event"] = "exit";
   {
@@ -525,8 +548,10 @@ nlohmann::json Mount::StatusJson() {
       {"uptime_seconds", (NowNs() - started_ns_) / 1000000000},
   };
   if (sync_) j["sync"] = sync_->StatusJson();
+  if (lease_) j["lease"] = lease_->StatusJson();
   std::lock_guard<std::mutex> lock(mu_);
   if (!last_flush_.is_null()) j["last_flush"] = last_flush_;
+  if (recovery_) j["recovery"] = recovery_->StatusJson();
   return j;
 }
 

@@ -33,6 +33,8 @@ struct fuse_session;
 namespace ccfs {
 
 class MountSync;
+class MountLease;
+class RecoveryFlush;
 
 struct MountOptions {
   std::string store_url;  // for messages and the default cache location
@@ -45,6 +47,9 @@ struct MountOptions {
   bool allow_other = false;
   bool writeback_cache = true;
   size_t max_threads = 16;
+  // > 0: a writable mount takes the workspace lease with this ttl
+  // (fs/mount_lease.h); 0: none (tests that drive Mount directly).
+  int lease_ttl_seconds = 0;
   // Transcript sync (sync/sidecar.h): off when sync_url is "".
   std::string sync_url;
   std::string sync_token;  // never logged nor shown
@@ -114,7 +119,9 @@ class Mount {
   std::vector<std::shared_ptr<ControlConnection>> exit_waiters_;
   nlohmann::json last_flush_;
   int64_t started_ns_ = 0;
-  std::string prepare_note_;  // how the tree was obtained (fresh, reused, resumed)
+  std::string prepare_note_;                 // how the tree was obtained (fresh, reused, resumed)
+  std::unique_ptr<MountLease> lease_;        // writable mounts of the CLI
+  std::unique_ptr<RecoveryFlush> recovery_;  // flush of a resumed state (fs/recovery.h)
   // Last: destroyed first (its thread reads the table and the content cache).
   std::unique_ptr<MountSync> sync_;
 };

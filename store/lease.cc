@@ -193,7 +193,9 @@ Result<Lease> Lease::Acquire(ObjectStore& store, const std::string& workspace,
     if (!s.ok()) return s.Annotate("lease on " + workspace + ": reading the current lease");
     LeaseHolder theirs = Parse(text, options.ttl_seconds);
     JudgeExpiry(info, options, &theirs);
-    if (!theirs.Expired()) {
+    const bool reclaimable =
+        !options.reclaim_holder_id.empty() && theirs.holder_id == options.reclaim_holder_id;
+    if (!theirs.Expired() && !reclaimable) {
       if (current_holder != nullptr) *current_holder = theirs;
       return Status::PreconditionFailed("workspace '" + workspace + "' is held writable by " +
                                         theirs.Describe() +
@@ -207,8 +209,11 @@ Result<Lease> Lease::Acquire(ObjectStore& store, const std::string& workspace,
     const auto sent2 = std::chrono::steady_clock::now();
     s = store.PutBytes(st->key, body, takeover, &put);
     if (s.ok()) {
-      if (!theirs.released) {
-        spdlog::info("lease on {}: took over the expired lease of {}", workspace,
+      if (reclaimable && !theirs.Expired()) {
+        spdlog::warn("lease on {}: reclaimed our own lease left by {}", workspace,
+                     theirs.Describe());
+      } else if (!theirs.released) {
+        spdlog::warn("lease on {}: took over the expired lease of {}", workspace,
                      theirs.Describe());
       }
       st->etag = put.etag;

@@ -85,6 +85,11 @@ struct LeaseOptions {
   int max_clock_skew_seconds = 60;
   // Rounds of read-decide-write when the lease keeps changing under us.
   int max_attempts = 8;
+  // A lease whose holder_id is this one counts as free even before it
+  // expires: the caller knows its holder is gone (a mount reclaiming the
+  // lease that a crashed mount of the same cache left behind; the cache's
+  // flock proves that process is dead). "" = none.
+  std::string reclaim_holder_id;
 };
 
 class Lease {

@@ -155,6 +155,23 @@ TEST_P(LeaseTest, SecondWriterIsRefusedWithTheHolderNamed) {
   ASSERT_TRUE(a->Release().ok());
 }
 
+TEST_P(LeaseTest, OwnLeaseLeftByACrashIsReclaimedByItsHolderIdOnly) {
+  auto a = Lease::Acquire(*store_, ws_, Who("host-a", 111, "alice"));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  const std::string crashed_id = a->self().holder_id;
+  a->Abandon();  // the holder crashed: not released, not expired
+  LeaseOptions stranger = Who("host-b", 222, "bob");
+  stranger.reclaim_holder_id = "0123456789abcdef0123456789abcdef";
+  EXPECT_TRUE(Lease::Acquire(*store_, ws_, stranger).status().IsPreconditionFailed());
+  LeaseOptions same_cache = Who("host-a", 333, "alice");
+  same_cache.reclaim_holder_id = crashed_id;
+  auto b = Lease::Acquire(*store_, ws_, same_cache);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_NE(b->self().holder_id, crashed_id);
+  EXPECT_EQ(StoredLease()["pid"], 333);
+  ASSERT_TRUE(b->Release().ok());
+}
+
 TEST_P(LeaseTest, RenewRewritesConditionallyAndKeepsIt) {
   auto a = Lease::Acquire(*store_, ws_, Who("host-a", 111, "alice"));
   ASSERT_TRUE(a.ok()) << a.status().ToString();

@@ -1,0 +1,160 @@
+#include "fs/recovery.h"
+
+#include <spawn.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <vector>
+
+#include "fs/mount.h"
+
+extern char** environ;
+
+namespace ccfs {
+
+namespace {
+
+// Mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string UnescapeMountinfo(const std::string& field) {
+  std::string out;
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size()) {
+      int v = 0;
+      bool octal = true;
+      for (size_t k = 1; k <= 3; ++k) {
+        char c = field[i + k];
+        if (c < '0' || c > '7') octal = false;
+        v = v * 8 + (c - '0');
+      }
+      if (octal) {
+        out.push_back(static_cast<char>(v));
+        i += 3;
+        continue;
+      }
+    }
+    out.push_back(field[i]);
+  }
+  return out;
+}
+
+// The filesystem type of the mount at exactly `path` in this process's
+// mount namespace, "" when `path` is not a mountpoint.
+std::string MountedFsType(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, fstype;
+  while (std::getline(in, line)) {
+    // id parent major:minor root mountpoint options [optional...] - fstype source super
+    std::vector<std::string> fields;
+    size_t pos = 0;
+    while (pos <= line.size()) {
+      size_t end = line.find(' ', pos);
+      if (end == std::string::npos) end = line.size();
+      fields.push_back(line.substr(pos, end - pos));
+      pos = end + 1;
+    }
+    if (fields.size() < 7 || UnescapeMountinfo(fields[4]) != path) continue;
+    for (size_t i = 6; i + 1 < fields.size(); ++i) {
+      if (fields[i] == "-") {
+        fstype = fields[i + 1];  // the last mount on a path is the visible one
+        break;
+      }
+    }
+  }
+  return fstype;
+}
+
+int RunAndWait(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return -1;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+RecoveryFlush::RecoveryFlush(std::string what, FlushFn flush) : what_(std::move(what)) {
+  spdlog::warn("recovering {}: flushing it now", what_);
+  thread_ = std::thread([this, flush = std::move(flush)] {
+    FlushReport report;
+    Status s = flush(&report);
+    if (s.ok()) {
+      spdlog::warn(
+          "recovered {}: {}", what_,
+          report.nothing_to_flush ? "nothing left to flush" : "flushed, ETag " + report.new_etag);
+    } else {
+      spdlog::error("recovering {}: the flush failed ({}); the changes stay in the cache", what_,
+                    s.ToString());
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    state_ = s.ok() ? "flushed" : "failed";
+    result_ = FlushResultJson(s, report);
+  });
+}
+
+RecoveryFlush::~RecoveryFlush() { Wait(); }
+
+void RecoveryFlush::Wait() {
+  if (thread_.joinable()) thread_.join();
+}
+
+nlohmann::json RecoveryFlush::StatusJson() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  nlohmann::json j = {{"what", what_}, {"state", state_}};
+  if (!result_.is_null()) j["result"] = result_;
+  return j;
+}
+
+Status RecoverUnflushed(std::unique_ptr<ObjectStore> store, const MountOptions& options,
+                        FlushReport* report, std::string* note) {
+  const std::string root = options.cache_root.empty()
+                               ? DefaultCacheRoot(options.store_url, options.workspace)
+                               : options.cache_root;
+  struct stat st;
+  if (::stat((root + "/meta.db").c_str(), &st) != 0) {
+    return Status::NotFound("no cache of workspace '" + options.workspace + "' at " + root +
+                            ": nothing to recover (pass the mount's --cache if it used one)");
+  }
+  MountOptions o = options;
+  o.cache_root = root;
+  o.read_only = false;
+  o.hydrate = HydrateMode::kLazy;
+  auto mount = Mount::Prepare(std::move(store), o);
+  CCFS_RETURN_IF_ERROR(mount.status());
+  *note = (*mount)->StatusJson().value("prepared", "");
+  return (*mount)->Finish(report);
+}
+
+Status CleanStaleMount(const std::string& mountpoint, bool* cleaned) {
+  *cleaned = false;
+  const std::string fstype = MountedFsType(mountpoint);
+  if (fstype.rfind("fuse", 0) != 0) return Status::OK();  // not a FUSE mount: not ours to touch
+  // Is its daemon gone? stat() may still answer from the kernel's attribute
+  // cache (our attr timeout is an hour), statfs() always asks the daemon.
+  struct stat st;
+  struct statfs sfs;
+  const bool dead = (::stat(mountpoint.c_str(), &st) != 0 && errno == ENOTCONN) ||
+                    (::statfs(mountpoint.c_str(), &sfs) != 0 && errno == ENOTCONN);
+  if (!dead) return Status::OK();
+  if (RunAndWait({"fusermount3", "-u", "-z", "-q", mountpoint}) != 0) {
+    return Status::IOError("cannot detach the stale mount at " + mountpoint +
+                           " (fusermount3 -u -z failed)");
+  }
+  if (::stat(mountpoint.c_str(), &st) != 0) {
+    return Status::FromErrno("after detaching the stale mount at " + mountpoint, errno);
+  }
+  *cleaned = true;
+  return Status::OK();
+}
+
+}  // namespace ccfs
