@@ -125,7 +125,10 @@ class PlanApplier {
 
   Status Apply(const MergePlan& plan, const std::string& old_etag, const std::string& new_etag) {
     for (const MergePlan::Delete& d : plan.deletes) Delete(d);
-    for (const MergePlan::Move& m : plan.moves) CCFS_RETURN_IF_ERROR(MoveAside(m.path, m.to));
+    for (const MergePlan::Move& m : plan.moves) {
+      CCFS_RETURN_IF_ERROR(MoveAside(m.path, m.to));
+      if (moved_.count(m.path)) out_->conflicts.emplace_back(m.path, moved_[m.path]);
+    }
     for (const MergePlan::Take& t : plan.takes) CCFS_RETURN_IF_ERROR(Take(t));
     for (uint64_t ino : plan.retarget) ctx_.table->Retarget(ino, old_etag, new_etag);
     return Status::OK();
@@ -184,13 +187,13 @@ class PlanApplier {
       if (err != EAGAIN) return Status::FromErrno("taking the store's " + t.path, err);
       // Written while we merged: ours, so it becomes a conflict copy.
       CCFS_RETURN_IF_ERROR(MoveAside(t.path, ConflictCopyPath(t.path, ctx_.host, ctx_.time)));
-      out_->conflicts.emplace_back(t.path, moved_[t.path]);
+      if (moved_.count(t.path)) out_->conflicts.emplace_back(t.path, moved_[t.path]);
     }
     NodeInfo added;
     int err = ctx_.table->InsertRemote(t.path, t.theirs, &added);
     if (err == EEXIST) {  // created here while we merged: ours too
       CCFS_RETURN_IF_ERROR(MoveAside(t.path, ConflictCopyPath(t.path, ctx_.host, ctx_.time)));
-      out_->conflicts.emplace_back(t.path, moved_[t.path]);
+      if (moved_.count(t.path)) out_->conflicts.emplace_back(t.path, moved_[t.path]);
       err = ctx_.table->InsertRemote(t.path, t.theirs, &added);
     }
     if (err != 0) return Status::FromErrno("adding the store's " + t.path, err);
@@ -320,7 +323,6 @@ Status MergeWithRemote(const MergeContext& ctx, MergeOutcome* out) {
   CCFS_RETURN_IF_ERROR(InstallBase(ctx, remote, std::move(remote_transcripts)));
   out->taken = std::move(plan.taken);
   out->applied = std::move(plan.applied);
-  out->conflicts.insert(out->conflicts.begin(), plan.conflicts.begin(), plan.conflicts.end());
   spdlog::info("merged with {}: {} taken, {} kept, {} conflicts", remote->etag, out->taken.size(),
                out->applied.size(), out->conflicts.size());
   return Status::OK();
