@@ -44,18 +44,31 @@ rc=$?
 set -e
 [[ $rc == 1 ]] || fail "exec false exited $rc"
 
-# The workspace changes under a running turn: the flush conflicts -> 75, and
-# the turn's change waits in the cache.
+# The workspace changes under a running turn: the flush merges (exit 0) and
+# the store has both the turn's change and the other machine's.
 cp -a "$T/src" "$T/other"
 echo other >"$T/other/other.txt"
-set +e
 "$CCFS" exec "$WS" --store "$STORE" --cache "$T/exec-cache" -- bash -c '
   echo "turn output" >"$CLAUDE_CONFIG_DIR/turn.txt"
-  "$CCFS" push "'"$T"'/other" "'"$WS"'" --store "'"$STORE"'" --force >/dev/null' 2>"$T/exec.err"
+  "$CCFS" push "'"$T"'/other" "'"$WS"'" --store "'"$STORE"'" --force >/dev/null' 2>"$T/exec.err" ||
+  fail "exec whose workspace moved on did not merge: $(cat "$T/exec.err")"
+check "pull merged" "$CCFS" pull "$WS" "$T/merged" --store "$STORE" >/dev/null
+[[ $(cat "$T/merged/turn.txt") == "turn output" ]] || fail "the turn's change is not in the store"
+[[ $(cat "$T/merged/other.txt") == "other" ]] || fail "the other machine's change was overwritten"
+
+# A version the flush cannot merge with (a plain `tar czf` tarball, no ccfs
+# index, dropped into a file:// store): exit 75, the change waits in the cache.
+FSTORE=file://$T/fstore
+check "push (file store)" "$CCFS" push "$T/src" fws --store "$FSTORE" >/dev/null
+tar czf "$T/foreign.tgz" -C "$T/other" .
+set +e
+"$CCFS" exec fws --store "$FSTORE" --cache "$T/exec-cache2" -- bash -c '
+  echo "turn output" >"$CLAUDE_CONFIG_DIR/turn.txt"
+  mv "'"$T"'/foreign.tgz" "'"$T"'/fstore/fws/claude-home.tar.gz"' 2>"$T/exec.err"
 rc=$?
 set -e
 [[ $rc == 75 ]] || fail "exec with a failed flush exited $rc, not 75: $(cat "$T/exec.err")"
 grep -q conflict "$T/exec.err" || fail "exec did not explain the conflict: $(cat "$T/exec.err")"
-MOUNT_CACHE=$T/exec-cache do_mount "$WS" "$T/mnt"
+STORE=$FSTORE MOUNT_CACHE=$T/exec-cache2 do_mount fws "$T/mnt"
 [[ $(cat "$T/mnt/turn.txt") == "turn output" ]] || fail "the turn's change was lost"
 echo "PASS"
