@@ -1,6 +1,9 @@
 // `ccfs sessions ls|show|grep`: sessions of a workspace read straight from a
 // store (no mount) or from a local config directory, through a cached
 // SessionIndex that each run brings up to date by reading only what changed.
+// A directory that is a ccfs mount keeps its own index, current with every
+// write (fs/mount_sessions.h): the mount is asked to catch up and that index
+// is read, with no walk.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +16,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "fs/control.h"
 #include "store/workspace.h"
 #include "store/workspace_layout.h"
 #include "sync/session_grep.h"
@@ -53,7 +57,8 @@ void AddSourceFlags(CLI::App* cmd, SourceFlags* f) {
   cmd->add_option("--jobs,-j", f->jobs,
                   "Transcripts read at once (default: 8 from a store, "
                   "one per core from a directory)");
-  cmd->add_flag("--stats", f->stats, "Print what the refresh read to stderr");
+  cmd->add_flag("--stats", f->stats,
+                "Print what the refresh read to stderr (or that a mount's own index was used)");
 }
 
 struct LoadedIndex {
@@ -73,6 +78,58 @@ std::string DefaultDir() {
   return std::string(home != nullptr ? home : "") + "/.claude";
 }
 
+// Waits at most this long for a mount's index to catch up (the mount itself
+// gives up after 10 s and says so).
+constexpr int kMountReplyTimeoutMs = 15000;
+
+// The session index of the ccfs mount at `dir` (given as typed, and
+// resolved), caught up with everything written so far; nullptr when `dir` is
+// not a mount's root or its mount does not answer (then the caller walks).
+std::unique_ptr<SessionIndex> MountIndex(const std::string& dir, const std::string& real,
+                                         bool stats) {
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::string> candidates;
+  if (auto abs = AbsoluteMountpoint(dir); abs.ok()) candidates.push_back(abs.value());
+  if (candidates.empty() || candidates.front() != real) candidates.push_back(real);
+  for (const std::string& mp : candidates) {
+    auto socket = ControlSocketPath(mp);
+    if (!socket.ok()) continue;
+    struct stat st;
+    if (::stat(socket->c_str(), &st) != 0) continue;  // not a mount: no need to try
+    auto t0 = Clock::now();
+    nlohmann::json reply;
+    Status s = ControlCall(*socket, {{"op", "sessions"}}, &reply, kMountReplyTimeoutMs);
+    if (s.IsNotFound()) continue;  // a stale socket: nobody listens
+    std::string why;
+    if (!s.ok()) {
+      why = s.ToString();
+    } else if (!reply.is_object() || !reply.value("ok", false)) {
+      why = reply.is_object() ? reply.value("error", std::string("no reason given")) : "bad reply";
+    } else if (!reply.contains("index") || !reply["index"].is_string()) {
+      why = "the reply names no index";
+    } else {
+      std::string path = reply["index"].get<std::string>();
+      // A plain reader (SessionIndex::Open, WAL): never OpenCachedIndex, which
+      // would remove an index it cannot read, under the mount's feet.
+      auto index = SessionIndex::Open(path);
+      if (index.ok()) {
+        if (stats) {
+          std::cerr << "ccfs sessions: " << real << ": a ccfs mount: read its session index "
+                    << path << " (caught up in "
+                    << std::chrono::duration<double>(Clock::now() - t0).count()
+                    << " s; no directory walk)\n";
+        }
+        return std::move(index).value();
+      }
+      why = index.status().ToString();
+    }
+    std::cerr << "ccfs sessions: " << real << " is a ccfs mount but its session index is not "
+              << "usable (" << why << "); walking the directory instead\n";
+    return nullptr;
+  }
+  return nullptr;
+}
+
 Result<std::unique_ptr<SessionIndex>> OpenIndex(const SourceFlags& f, const std::string& path) {
   if (f.no_cache) return OpenCachedIndex(":memory:");
   return OpenCachedIndex(!f.index_path.empty() ? f.index_path : path);
@@ -89,6 +146,13 @@ Status LoadIndexes(const SourceFlags& f, std::vector<LoadedIndex>* out) {
     char real[PATH_MAX];
     if (::realpath(dir.c_str(), real) == nullptr) {
       return Status::InvalidArgument("cannot read " + dir + ": " + std::strerror(errno));
+    }
+    // --index / --no-cache ask for an index of their own: walk then.
+    if (f.index_path.empty() && !f.no_cache) {
+      if (auto index = MountIndex(dir, real, f.stats)) {
+        out->push_back({"", std::move(index)});
+        return Status::OK();
+      }
     }
     CCFS_ASSIGN_OR_RETURN(auto index, OpenIndex(f, DirIndexPath(real)));
     RefreshOptions opts;

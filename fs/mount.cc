@@ -11,13 +11,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <set>
 
 #include "fs/mount_lease.h"
+#include "fs/mount_sessions.h"
 #include "fs/mount_sync.h"
 #include "fs/recovery.h"
 #include "fs/remote_tree.h"
+#include "fs/transcript_watch.h"
 
 extern char** environ;
 
@@ -244,11 +247,12 @@ Status Mount::LoadState() {
     }
   });
   spdlog::info("mount {}: {}", options_.workspace, prepare_note_);
+  watch_ = std::make_unique<TranscriptWatch>(table_.get(), &content_, fs_.get());
   if (!options_.sync_url.empty()) {
     MountSyncOptions so{
         options_.sync_url, options_.sync_token, cache_.root() + "/sync.db",
         std::chrono::milliseconds(static_cast<int64_t>(options_.sync_drain_timeout_s * 1000))};
-    CCFS_ASSIGN_OR_RETURN(sync_, MountSync::Create(so, table_.get(), &content_, fs_.get()));
+    CCFS_ASSIGN_OR_RETURN(sync_, MountSync::Create(so, table_.get(), watch_.get()));
   }
   return Status::OK();
 }
@@ -335,7 +339,20 @@ void Mount::CollectGarbage(const std::vector<NodeRecord>& nodes) {
   for (const auto& name : drop) ::unlink((cache_.ContentDir() + "/" + name).c_str());
 }
 
+Status Mount::StartSessionIndex() {
+  if (sessions_) return Status::OK();
+  MountSessionsOptions so;
+  so.db_path = cache_.root() + "/sessions.db";
+  so.workspace = options_.workspace;
+  // Lazy mounts (`ccfs exec` turns) fetch the store's transcripts only when asked.
+  so.index_store_at_start = options_.hydrate == HydrateMode::kBackground;
+  CCFS_ASSIGN_OR_RETURN(sessions_, MountSessions::Start(so, store_.get(), watch_.get()));
+  return Status::OK();
+}
+
 Status Mount::Start() {
+  // Without it `ccfs sessions` walks the tree instead: not worth failing the mount.
+  if (Status s = StartSessionIndex(); !s.ok()) spdlog::warn("no session index: {}", s.ToString());
   fuse_ctx_.fs = fs_.get();
   fuse_ctx_.writeback_cache = options_.writeback_cache;
   std::string opts = "fsname=ccfs:" + options_.workspace + ",subtype=ccfs,default_permissions";
@@ -443,7 +460,7 @@ Status Mount::Flush(const FlushOptions& options, FlushReport* report) {
   // Nothing to write needs no lease (an unchanged mount whose lease was lost unmounts cleanly).
   Status s = lease_ && table_->has_changes() ? lease_->CheckBeforeFlush() : Status::OK();
   if (s.ok()) s = flusher_->Flush(options, report);
-  if (sync_) sync_->OnNamesChanged();  // a merge may have moved names
+  watch_->OnNamesChanged();  // a merge may have moved names
   if (!s.ok()) spdlog::info("flush of {}: {}", options_.workspace, s.ToString());
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -472,6 +489,7 @@ Status Mount::Finish(FlushReport* report) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& w : exit_waiters_) w->Send(event);
   }
+  if (sessions_) sessions_->Stop();  // before the control workers that may wait on it
   if (control_) control_->Stop();
   content_.CloseAll();
   Status persisted = table_->PersistWrittenFiles();
@@ -492,6 +510,8 @@ void Mount::HandleControl(const nlohmann::json& request, std::shared_ptr<Control
     FlushReport report;
     Status s = Flush(fo, &report);
     conn->Send(FlushResultJson(s, report));
+  } else if (op == "sessions") {
+    HandleSessionsRequest(request, conn.get());
   } else if (op == "wait-exit") {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -501,6 +521,27 @@ void Mount::HandleControl(const nlohmann::json& request, std::shared_ptr<Control
   } else {
     conn->Send({{"ok", false}, {"error", "unknown op '" + op + "'"}});
   }
+}
+
+void Mount::HandleSessionsRequest(const nlohmann::json& request, ControlConnection* conn) {
+  if (!sessions_) {
+    conn->Send({{"ok", false}, {"error", "this mount keeps no session index"}});
+    return;
+  }
+  int64_t timeout_ms = 10000;
+  if (auto it = request.find("timeout_ms"); it != request.end() && it->is_number_integer()) {
+    timeout_ms = std::clamp<int64_t>(it->get<int64_t>(), 0, 60000);
+  }
+  bool mounted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    mounted = session_ != nullptr && !loop_done_;
+  }
+  if (mounted) SyncKernelCache();  // appends still in the page cache reach the index too
+  Status s = sessions_->CatchUp(std::chrono::milliseconds(timeout_ms));
+  nlohmann::json reply = {{"ok", s.ok()}, {"index", sessions_->db_path()}};
+  if (!s.ok()) reply["error"] = s.ToString();
+  conn->Send(reply);
 }
 
 nlohmann::json Mount::StatusJson() {
@@ -548,6 +589,7 @@ nlohmann::json Mount::StatusJson() {
       {"uptime_seconds", (NowNs() - started_ns_) / 1000000000},
   };
   if (sync_) j["sync"] = sync_->StatusJson();
+  if (sessions_) j["sessions"] = sessions_->StatusJson();
   if (lease_) j["lease"] = lease_->StatusJson();
   std::lock_guard<std::mutex> lock(mu_);
   if (!last_flush_.is_null()) j["last_flush"] = last_flush_;

@@ -33,7 +33,9 @@ struct fuse_session;
 namespace ccfs {
 
 class MountSync;
+class MountSessions;
 class MountLease;
+class TranscriptWatch;
 class RecoveryFlush;
 
 struct MountOptions {
@@ -70,6 +72,10 @@ class Mount {
   Mount& operator=(const Mount&) = delete;
 
   Status Start();
+  // The session index (fs/mount_sessions.h); Start() calls it. Exposed for
+  // tests that drive the filesystem without a kernel mount.
+  Status StartSessionIndex();
+  MountSessions* sessions() { return sessions_.get(); }
   void WaitUntilUnmounted();
   // Unmounts from inside this process (lazily if busy and allowed).
   Status RequestUnmount(bool lazy_if_busy);
@@ -94,6 +100,8 @@ class Mount {
   void FixUpContent(std::vector<NodeRecord>* nodes);
   void CollectGarbage(const std::vector<NodeRecord>& nodes);
   void HandleControl(const nlohmann::json& request, std::shared_ptr<ControlConnection> conn);
+  // Control op "sessions": catch the index up (bounded), answer its path.
+  void HandleSessionsRequest(const nlohmann::json& request, ControlConnection* conn);
   void SyncKernelCache();
 
   MountOptions options_;
@@ -122,6 +130,9 @@ class Mount {
   std::string prepare_note_;                 // how the tree was obtained (fresh, reused, resumed)
   std::unique_ptr<MountLease> lease_;        // writable mounts of the CLI
   std::unique_ptr<RecoveryFlush> recovery_;  // flush of a resumed state (fs/recovery.h)
+  // FUSE writes -> "transcript grew", for sync_ and sessions_ (outlives both).
+  std::unique_ptr<TranscriptWatch> watch_;
+  std::unique_ptr<MountSessions> sessions_;  // its thread reads the table and the store
   // Last: destroyed first (its thread reads the table and the content cache).
   std::unique_ptr<MountSync> sync_;
 };

@@ -9,14 +9,6 @@
 
 namespace ccfs {
 
-namespace {
-
-// Beyond this many cached inodes the cache starts over (a tree with more
-// files than this written in one mount is not what transcripts look like).
-constexpr size_t kMaxCachedPaths = 1u << 16;
-
-}  // namespace
-
 Status ConfigureMountSync(const std::string& url, const std::string& token_file,
                           double drain_timeout_s, MountOptions* options) {
   if (url.empty()) {
@@ -46,27 +38,29 @@ std::string SyncUrlForDisplay(const std::string& url) {
   return url.substr(0, host) + url.substr(at + 1);
 }
 
-MountSync::MountSync(const MountSyncOptions& options, InodeTable* table, ContentCache* content)
-    : options_(options), table_(table), content_(content) {}
+MountSync::MountSync(const MountSyncOptions& options, InodeTable* table, TranscriptWatch* watch)
+    : options_(options), table_(table), watch_(watch) {}
 
 Result<std::unique_ptr<MountSync>> MountSync::Create(const MountSyncOptions& options,
-                                                     InodeTable* table, ContentCache* content,
-                                                     Filesystem* fs) {
-  std::unique_ptr<MountSync> sync(new MountSync(options, table, content));
+                                                     InodeTable* table, TranscriptWatch* watch) {
+  std::unique_ptr<MountSync> sync(new MountSync(options, table, watch));
   SyncSidecarOptions so;
   so.url = options.url;
   so.token = options.token;
   so.progress_db_path = options.progress_db_path;
   so.drain_timeout = options.drain_timeout;
-  MountSync* raw = sync.get();
-  so.local_path = [raw](const std::string& rel) { return raw->LocalPath(rel); };
+  so.local_path = [watch](const std::string& rel) {
+    // A remote-only transcript is not fetched for sync: its lines went out
+    // from the machine that wrote them.
+    return watch->LocalPath(rel);
+  };
   auto sidecar = SyncSidecar::Create(std::move(so));
   if (!sidecar.ok()) return sidecar.status().Annotate("transcript sync");
   sync->sidecar_ = std::move(sidecar).value();
-  FsChangeListener listener;
-  listener.content_changed = [raw](uint64_t ino) { raw->OnContentChanged(ino); };
-  listener.names_changed = [raw] { raw->OnNamesChanged(); };
-  fs->SetChangeListener(std::move(listener));
+  SyncSidecar* sidecar_raw = sync->sidecar_.get();
+  TranscriptSubscriber sub;
+  sub.grew = [sidecar_raw](const std::string& rel) { sidecar_raw->NotifyGrew(rel); };
+  sync->subscription_ = watch->Subscribe(std::move(sub));
   sync->AnnounceLocalDirtyTranscripts();
   spdlog::info("transcript sync to {} (progress in {})", SyncUrlForDisplay(options.url),
                options.progress_db_path);
@@ -74,6 +68,7 @@ Result<std::unique_ptr<MountSync>> MountSync::Create(const MountSyncOptions& opt
 }
 
 MountSync::~MountSync() {
+  if (subscription_ != 0) watch_->Unsubscribe(subscription_);
   if (drain_.valid()) drain_.wait();
   sidecar_.reset();  // stops its thread before the rest goes
 }
@@ -90,56 +85,6 @@ void MountSync::AnnounceLocalDirtyTranscripts() {
       sidecar_->NotifyGrew(e.path);
     }
   }
-}
-
-void MountSync::OnContentChanged(uint64_t ino) {
-  std::string path;
-  uint64_t gen;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = paths_.find(ino);
-    if (it != paths_.end()) {
-      if (!it->second.empty()) sidecar_->NotifyGrew(it->second);
-      return;
-    }
-    gen = names_gen_;
-  }
-  // First change of this inode since the last invalidation: one walk up the
-  // parents under the table's mutex.
-  if (table_->Path(ino, &path) != 0) return;
-  if (!IsTranscriptPath(path)) path.clear();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (gen == names_gen_) {
-      if (paths_.size() >= kMaxCachedPaths) paths_.clear();
-      paths_.emplace(ino, path);
-    }
-  }
-  if (!path.empty()) sidecar_->NotifyGrew(path);
-}
-
-void MountSync::OnNamesChanged() {
-  std::lock_guard<std::mutex> lock(mu_);
-  paths_.clear();
-  ++names_gen_;
-}
-
-std::string MountSync::LocalPath(const std::string& rel) const {
-  uint64_t ino = kRootIno;
-  NodeInfo node;
-  size_t pos = 0;
-  while (pos <= rel.size()) {
-    size_t slash = rel.find('/', pos);
-    if (slash == std::string::npos) slash = rel.size();
-    std::string name = rel.substr(pos, slash - pos);
-    if (name.empty() || table_->Lookup(ino, name, /*count_lookup=*/false, &node) != 0) return "";
-    ino = node.ino;
-    pos = slash + 1;
-  }
-  // A remote-only transcript is not fetched for sync: its lines went out
-  // from the machine that wrote them.
-  if (node.type != NodeType::kFile || node.state == ContentState::kRemote) return "";
-  return content_->Path(ino);
 }
 
 void MountSync::BeginDrain() {

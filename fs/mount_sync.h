@@ -1,17 +1,13 @@
 // MountSync: the mount's side of transcript sync. It owns the SyncSidecar
-// (sync/sidecar.h), turns the FUSE write path's "inode N changed" into
-// "transcript projects/.../x.jsonl grew", and tells the sidecar which local
-// file holds a transcript's bytes.
-//
-// The write-path hook (OnContentChanged) costs one hash lookup under a short
-// mutex once an inode's path is known: the path (and whether it is a
-// transcript) is computed once per inode with InodeTable::Path and cached
-// until a rename/unlink invalidates the cache. No I/O, no waiting.
+// (sync/sidecar.h), subscribes to the mount's TranscriptWatch (which turns
+// the FUSE write path's "inode N changed" into "transcript
+// projects/.../x.jsonl grew") and tells the sidecar which local file holds a
+// transcript's bytes.
 //
 // Lifecycle, driven by Mount:
 //   Create (at prepare: progress DB <cache>/sync.db, thread started, every
 //     local dirty transcript announced so lines written before a crash go out)
-//   ... OnContentChanged / OnNamesChanged from FUSE threads ...
+//   ... "grew" from FUSE threads, through the TranscriptWatch ...
 //   BeginDrain (at unmount, before the final flush: drains on a helper thread
 //     with the drain timeout) then FinishDrain (after the flush: waits, logs)
 //   destruction stops the sidecar; what is left goes out after the next mount.
@@ -21,15 +17,12 @@
 #include <cstdint>
 #include <future>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <unordered_map>
 
-#include "fs/content_cache.h"
-#include "fs/filesystem.h"
 #include "fs/inode_table.h"
 #include "fs/mount.h"
+#include "fs/transcript_watch.h"
 #include "store/status.h"
 #include "sync/sidecar.h"
 
@@ -44,20 +37,13 @@ struct MountSyncOptions {
 
 class MountSync {
  public:
-  // Starts the sidecar and installs the change listener on `fs` (before the
-  // mount serves). `table`, `content` and `fs` must outlive the MountSync,
-  // and `fs` must not call the listener after it is gone.
+  // Starts the sidecar and subscribes to `watch` (before the mount serves).
+  // `table` and `watch` must outlive the MountSync.
   static Result<std::unique_ptr<MountSync>> Create(const MountSyncOptions& options,
-                                                   InodeTable* table, ContentCache* content,
-                                                   Filesystem* fs);
+                                                   InodeTable* table, TranscriptWatch* watch);
   ~MountSync();
   MountSync(const MountSync&) = delete;
   MountSync& operator=(const MountSync&) = delete;
-
-  // FUSE write path: inode `ino`'s bytes changed or it got a new name.
-  void OnContentChanged(uint64_t ino);
-  // FUSE namespace changes: cached paths may be stale.
-  void OnNamesChanged();
 
   // Starts draining (deadline = now + drain timeout) without blocking.
   void BeginDrain();
@@ -70,22 +56,17 @@ class MountSync {
   nlohmann::json StatusJson() const;
 
  private:
-  MountSync(const MountSyncOptions& options, InodeTable* table, ContentCache* content);
-  // The local content file of the transcript at `rel` ("" when remote-only
-  // or absent). Called on the sidecar thread.
-  std::string LocalPath(const std::string& rel) const;
+  MountSync(const MountSyncOptions& options, InodeTable* table, TranscriptWatch* watch);
   void AnnounceLocalDirtyTranscripts();
 
   MountSyncOptions options_;
   InodeTable* table_;
-  ContentCache* content_;
-
-  std::mutex mu_;  // guards the cache below; held only for map operations
-  std::unordered_map<uint64_t, std::string> paths_;  // ino -> transcript path, "" = not one
-  uint64_t names_gen_ = 0;                           // bumped by each invalidation
+  TranscriptWatch* watch_;
+  uint64_t subscription_ = 0;  // 0 = not subscribed
 
   std::future<Status> drain_;
-  std::unique_ptr<SyncSidecar> sidecar_;  // last: its thread calls LocalPath
+  // Last: its thread asks watch_ for local paths.
+  std::unique_ptr<SyncSidecar> sidecar_;
 };
 
 // Fills options->sync_* from the command line: nothing when `url` is ""

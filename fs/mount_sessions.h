@@ -1,0 +1,108 @@
+// MountSessions: the mount's session index (sync/session_index.h) at
+// <cache>/sessions.db, kept current from the same feed the sync sidecar
+// reads, so `ccfs sessions ls|show|grep --dir MOUNTPOINT` never walks the
+// tree: it asks the mount (control op "sessions") to catch up and reads the
+// index directly (SQLite WAL: readers beside this writer).
+//
+// One thread does all the work; the FUSE write path only queues names
+// (through TranscriptWatch: no I/O, a short mutex).
+//  - "transcript X grew": RefreshLocalFile on X's content file (only the
+//    appended complete lines are read and parsed, once); a transcript gone
+//    from its name, or only in the store, is forgotten under that name.
+//  - the store's transcripts: RefreshFromStore for the workspace (one LIST;
+//    objects whose ETag the index already has are skipped, so a warm
+//    remount costs that LIST; never through the mount's cache, so nothing
+//    is hydrated), then a reconcile with the tree: transcripts that are not
+//    in the tree (deleted or moved here) are forgotten, and every local one
+//    (written here, or hydrated) is brought up to date from its content
+//    file. This order keeps transcripts created here but not flushed yet:
+//    the store refresh forgets them, the reconcile reads them back. A clean
+//    local copy gets the store's ETag recorded, so the next store refresh
+//    skips it. Done at start (in the background: the tree never waits), or
+//    at the first catch-up for lazy mounts (`ccfs exec` turns move only the
+//    bytes they touch).
+//  - names moved or went away: remembered; the next catch-up reconciles.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "fs/transcript_watch.h"
+#include "store/object_store.h"
+#include "store/status.h"
+#include "sync/session_index.h"
+
+namespace ccfs {
+
+struct MountSessionsOptions {
+  std::string db_path;  // <cache>/sessions.db
+  std::string workspace;
+  // false: the store's transcripts are indexed at the first CatchUp instead.
+  bool index_store_at_start = true;
+};
+
+class MountSessions {
+ public:
+  // Opens (creating, 0600) the index, subscribes to `watch` and starts the
+  // thread. `store` and `watch` must outlive the MountSessions.
+  static Result<std::unique_ptr<MountSessions>> Start(const MountSessionsOptions& options,
+                                                      ObjectStore* store, TranscriptWatch* watch);
+  ~MountSessions();  // Stop()
+  MountSessions(const MountSessions&) = delete;
+  MountSessions& operator=(const MountSessions&) = delete;
+
+  // Unsubscribes, lets the pass under way end, joins the thread.
+  void Stop();
+
+  // Waits (at most `timeout`) until everything notified before the call is
+  // indexed, the store's transcripts too, and moved names are reconciled.
+  // Unavailable on timeout; the store refresh's error if it failed (it is
+  // tried again at the next call).
+  Status CatchUp(std::chrono::milliseconds timeout);
+
+  const std::string& db_path() const { return options_.db_path; }
+  // {"index", "pending", "store_indexed", "transcripts_read", "last_error"}
+  nlohmann::json StatusJson() const;
+
+ private:
+  MountSessions(const MountSessionsOptions& options, ObjectStore* store, TranscriptWatch* watch,
+                std::unique_ptr<SessionIndex> index);
+  void Run();
+  void OnGrew(const std::string& rel);
+  // One pass's pieces (thread only).
+  Status IndexStore();
+  Status Reconcile();
+  void IndexGrown(const std::string& rel);
+  void NoteError(const std::string& what, const Status& s);
+
+  const MountSessionsOptions options_;
+  ObjectStore* store_;
+  TranscriptWatch* watch_;
+  std::unique_ptr<SessionIndex> index_;
+  uint64_t subscription_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;  // the thread: work or stop
+  std::condition_variable done_;  // CatchUp: a pass ended
+  std::set<std::string> pending_;
+  uint64_t requested_ = 0;  // bumped by each notification and catch-up
+  uint64_t processed_ = 0;  // requests covered by finished passes
+  bool names_dirty_ = false;
+  bool reconcile_wanted_ = false;  // a catch-up asked for it
+  bool store_wanted_ = false;      // at start (unless lazy) or by a catch-up
+  bool store_indexed_ = false;
+  Status store_status_;
+  std::string last_error_;
+  uint64_t transcripts_read_ = 0;  // refreshes that read bytes
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace ccfs
