@@ -181,19 +181,24 @@ def write_chart(outdir, figures, sizes):
         r[f["size"]] = advantage(f)
         if target_advantage(f) is not None:
             r["target"] = target_advantage(f)
+            r.setdefault("target_sizes", []).append(f["size"])
+    n, width = len(sizes), 0.8 / max(1, len(sizes))
+    offset = {s: (k - (n - 1) / 2) * width for k, s in enumerate(sizes)}
     dat = os.path.join(outdir, "chart.dat")
     with open(dat, "w") as out:
         for i, r in enumerate(rows):
-            vals = [r.get(s) for s in sizes] + [r["target"]]
+            # The target mark sits over the bar it is stated for, or mid-group when it holds for all.
+            ts = r.get("target_sizes", [])
+            tx = i + offset[ts[0]] if len(ts) == 1 else i
+            vals = [r.get(s) for s in sizes] + [r["target"], tx]
             out.write(f'{i} "{r["label"]}" ' + " ".join("?" if v is None else f"{v:.4g}" for v in vals) + "\n")
-    n, width = len(sizes), 0.8 / max(1, len(sizes))
     plots = []
     for k, s in enumerate(sizes):
-        off = (k - (n - 1) / 2) * width
+        off = offset[s]
         xt = ":xtic(2)" if k == 0 else ""
         title = "size-independent" if s == "any" else f"{s} workspace"
         plots.append(f"'chart.dat' using ($1{off:+.3f}):{k + 3}:({width * 0.9:.3f}){xt} with boxes title '{title}'")
-    plots.append(f"'chart.dat' using 1:{n + 3} with points pt 9 ps 2.2 lc rgb 'black' title 'target'")
+    plots.append(f"'chart.dat' using {n + 4}:{n + 3} with points pt 9 ps 2.2 lc rgb 'black' title 'target'")
     plots.append("1 with lines dt 2 lc rgb 'gray40' title 'parity'")
     gp = os.path.join(outdir, "chart.gp")
     with open(gp, "w") as out:

@@ -10,13 +10,17 @@
 #   5. tar czf of the tree + PUT                                   (flush_one)
 # The ccfs side is bench/run_mount.sh; their samples meet in $BENCH_RAW.
 #
-#   bench/run_peers.sh SIZE RUN KEY SRC WORKDIR
+#   bench/run_peers.sh SIZE RUN KEY SRC WORKDIR [--no-repack]
+# --no-repack leaves out figure 5 (scripts/bench timed the tar czf + PUT that
+# made KEY as run 1's sample: it is the same work).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
 
 size=$1 run=$2 key=$3 src=$4 work=$5
+repack=1
+[[ ${6:-} == --no-repack ]] && repack=0
 peer=$work/peer
 amnt=$peer/amnt
 apid=
@@ -67,15 +71,17 @@ rm -rf "$peer/y"
 
 # --- 5. full repack and upload --------------------------------------------------
 # The tree is warm on both sides: ccfs's flush reads its cache, this reads SRC.
-t0=$(now)
-tar czf "$peer/re.tgz" -C "$src" .
-curl_s3 -T "$peer/re.tgz" "$(s3_url "$key.repacked")" >/dev/null
-t_repack=$(elapsed "$t0")
+if ((repack)); then
+  t0=$(now)
+  tar czf "$peer/re.tgz" -C "$src" .
+  curl_s3 -T "$peer/re.tgz" "$(s3_url "$key.repacked")" >/dev/null
+  t_repack=$(elapsed "$t0")
+fi
 
 # Peers go in the "peer" column of the same keys as the ccfs samples.
 peer_record() { printf '{"size":"%s","run":%s,"key":"%s","peer":%s}\n' "$size" "$run" "$1" "$2" >>"$BENCH_RAW"; }
 peer_record first_read "$t_extract"
 peer_record first_read_archivemount "$t_amount"
 peer_record hydrate "$t_stream"
-peer_record flush_one "$t_repack"
+((repack)) && peer_record flush_one "$t_repack"
 peer_record rss_mb "$amount_rss"
