@@ -101,6 +101,10 @@ std::unique_ptr<SessionIndex> MountIndex(const std::string& dir, const std::stri
     Status s = ControlCall(*socket, {{"op", "sessions"}}, &reply, kMountReplyTimeoutMs);
     if (s.IsNotFound()) continue;  // a stale socket: nobody listens
     std::string why;
+    if (s.ok() && reply.is_object() &&
+        reply.value("error", std::string()).rfind("unknown op", 0) == 0) {
+      return nullptr;  // a mount without an index (`mount --all`): walk, quietly
+    }
     if (!s.ok()) {
       why = s.ToString();
     } else if (!reply.is_object() || !reply.value("ok", false)) {

@@ -1,7 +1,11 @@
 #include "fs/mount_sessions.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <unordered_set>
 #include <vector>
 
@@ -75,7 +79,8 @@ Status MountSessions::CatchUp(std::chrono::milliseconds timeout) {
   if (stop_) return Status::Unavailable("the session index is stopped");
   uint64_t target = ++requested_;
   reconcile_wanted_ = true;
-  if (!store_indexed_) store_wanted_ = true;
+  // A store refresh under way counts: its outcome is reported below.
+  if (!store_indexed_ && !store_running_) store_wanted_ = true;
   wake_.notify_one();
   if (!done_.wait_until(lock, deadline, [&] { return processed_ >= target || stop_; })) {
     size_t pending = pending_.size();
@@ -87,6 +92,11 @@ Status MountSessions::CatchUp(std::chrono::milliseconds timeout) {
 }
 
 void MountSessions::Run() {
+  // Background work: on a busy machine the FUSE threads (and the sync
+  // sidecar) go first; a catch-up request waits for it, bounded.
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) != 0) {
+    spdlog::debug("session index: setpriority: {}", std::strerror(errno));
+  }
   for (;;) {
     std::set<std::string> grown;
     bool do_store, do_reconcile;
@@ -99,6 +109,7 @@ void MountSessions::Run() {
       target = requested_;
       do_store = store_wanted_;
       store_wanted_ = false;
+      store_running_ = do_store;
       do_reconcile = do_store || (reconcile_wanted_ && names_dirty_);
       reconcile_wanted_ = false;
       if (do_reconcile) names_dirty_ = false;
@@ -120,6 +131,7 @@ void MountSessions::Run() {
       if (do_store) {
         store_status_ = store_status;
         store_indexed_ = store_status.ok();
+        store_running_ = false;
       }
       processed_ = target;
     }

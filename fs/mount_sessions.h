@@ -97,6 +97,7 @@ class MountSessions {
   bool names_dirty_ = false;
   bool reconcile_wanted_ = false;  // a catch-up asked for it
   bool store_wanted_ = false;      // at start (unless lazy) or by a catch-up
+  bool store_running_ = false;
   bool store_indexed_ = false;
   Status store_status_;
   std::string last_error_;
