@@ -13,6 +13,7 @@
 #include "fs/cache_dir.h"
 #include "fs/control.h"
 #include "fs/daemon.h"
+#include "fs/recovery.h"
 
 namespace ccfs::cli {
 
@@ -53,14 +54,15 @@ int RunMountAll(MountAllArgs a) {
   }
   auto mp = AbsoluteMountpoint(mountpoint);
   if (!mp.ok()) return ReportError("mount", mp.status());
+  bool stale = false;
+  if (Status s = CleanStaleMount(*mp, &stale); !s.ok()) return ReportError("mount", s);
+  if (stale) {
+    std::cerr << "ccfs mount: cleaned up a stale ccfs mount at " << *mp
+              << " left by a crashed process\n";
+  }
   struct stat st;
   if (::stat(mp->c_str(), &st) != 0) {
     int err = errno;
-    if (err == ENOTCONN) {
-      std::cerr << "ccfs mount: " << *mp << " is a dead mount; run `fusermount3 -u " << *mp
-                << "` first\n";
-      return kExitError;
-    }
     return ReportError("mount", Status::FromErrno(*mp, err));
   }
   if (!S_ISDIR(st.st_mode)) {
