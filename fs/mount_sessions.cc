@@ -9,6 +9,9 @@
 #include <unordered_set>
 #include <vector>
 
+#include "store/parallel.h"
+#include "store/workspace_layout.h"
+#include "sync/session_feed.h"
 #include "sync/session_source.h"
 #include "sync/transcript_file.h"
 
@@ -109,19 +112,21 @@ void MountSessions::Run() {
       target = requested_;
       do_store = store_wanted_;
       store_wanted_ = false;
-      store_running_ = do_store;
       do_reconcile = do_store || (reconcile_wanted_ && names_dirty_);
+      // Remote transcripts moved to a new name are fetched under it.
+      if (do_reconcile && store_indexed_) do_store = true;
+      store_running_ = do_store;
       reconcile_wanted_ = false;
       if (do_reconcile) names_dirty_ = false;
     }
+    // Grown files first: a remote transcript renamed here was forgotten
+    // under its new name by IndexGrown, the store pass fetches it there.
+    for (const std::string& rel : grown) IndexGrown(rel);
     Status store_status = Status::OK();
     if (do_store) {
-      // Before the grown files: the store refresh forgets what the store
-      // lacks, the reconcile below reads the local ones back.
       store_status = IndexStore();
       if (!store_status.ok()) NoteError("indexing the store's transcripts", store_status);
     }
-    for (const std::string& rel : grown) IndexGrown(rel);
     if (do_reconcile) {
       Status s = Reconcile();
       if (!s.ok()) NoteError("reconciling the session index with the tree", s);
@@ -139,18 +144,61 @@ void MountSessions::Run() {
   }
 }
 
+Status MountSessions::IndexRemote(const std::string& rel, const std::string& origin,
+                                  const std::string& etag, uint64_t* bytes) {
+  CCFS_ASSIGN_OR_RETURN(std::optional<FileSourceState> old, index_->GetSourceState(rel));
+  if (old && !etag.empty() && old->etag == etag) return Status::OK();  // indexed already
+  CCFS_RETURN_IF_ERROR(index_->Forget(rel));
+  TranscriptFeed feed(index_.get(), rel, FileSourceState{}, "");
+  GetOptions opts;
+  opts.if_match = etag;  // the version the tree shows, or nothing
+  ObjectInfo info;
+  Status s = store_->Get(
+      TranscriptKey(options_.workspace, origin), opts,
+      [&](const char* d, size_t n) { return feed.Feed(d, n); }, &info);
+  *bytes += feed.bytes_fed();
+  CCFS_RETURN_IF_ERROR(s);
+  FileSourceState state;
+  state.size = static_cast<int64_t>(feed.bytes_fed());
+  state.etag = etag;
+  return feed.Finish(state);
+}
+
 Status MountSessions::IndexStore() {
+  // The transcripts the tree shows as remote, fetched straight from the
+  // store (as of the ETag the tree has) under their tree path.
   auto t0 = std::chrono::steady_clock::now();
-  RefreshOptions opts;
-  opts.parallel = 4;
-  RefreshStats stats;
-  Status s = RefreshFromStore(*store_, options_.workspace, *index_, opts, &stats);
-  if (!s.ok()) return s;
-  spdlog::info(
-      "session index: {} transcripts in the store, {} unchanged, {} appended, {} read whole, "
-      "{} gone; {} bytes in {:.2f} s",
-      stats.files, stats.unchanged, stats.appended, stats.reread, stats.forgotten, stats.bytes_read,
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  std::vector<SnapshotEntry> entries;
+  watch_->table()->Snapshot(&entries);
+  std::vector<const SnapshotEntry*> remote;
+  for (const SnapshotEntry& e : entries) {
+    if (e.node.type == NodeType::kFile && e.node.state == ContentState::kRemote &&
+        e.node.origin_kind == OriginKind::kTranscript && IsIndexable(e.path)) {
+      remote.push_back(&e);
+    }
+  }
+  std::mutex mu;
+  uint64_t bytes = 0;
+  size_t moved_on = 0;
+  Status s = ParallelFor(remote.size(), 4, [&](size_t i) {
+    const SnapshotEntry& e = *remote[i];
+    uint64_t n = 0;
+    Status r = IndexRemote(e.path, e.node.origin_path, e.node.origin_etag, &n);
+    std::lock_guard<std::mutex> lock(mu);
+    bytes += n;
+    // The store moved on from the version the tree shows (a read-only
+    // mount of a workspace written elsewhere): it reads as EIO here too.
+    if (r.IsPreconditionFailed() || r.IsNotFound()) {
+      ++moved_on;
+      return Status::OK();
+    }
+    return r.ok() ? r : r.Annotate(e.path);
+  });
+  CCFS_RETURN_IF_ERROR(s);
+  spdlog::info("session index: {} remote transcripts, {} bytes fetched in {:.2f} s{}",
+               remote.size(), bytes,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+               moved_on == 0 ? "" : "; " + std::to_string(moved_on) + " changed in the store");
   return Status::OK();
 }
 
@@ -182,7 +230,7 @@ Status MountSessions::Reconcile() {
   for (const SnapshotEntry& e : entries) {
     if (e.node.type != NodeType::kFile || !IsIndexable(e.path)) continue;
     in_tree.insert(e.path);
-    if (e.node.state == ContentState::kRemote) continue;  // the store refresh has it
+    if (e.node.state == ContentState::kRemote) continue;  // IndexStore's
     std::string local = watch_->LocalPath(e.path);
     if (local.empty()) continue;  // changed since the snapshot: a notification follows
     RefreshStats stats;

@@ -9,19 +9,21 @@
 //  - "transcript X grew": RefreshLocalFile on X's content file (only the
 //    appended complete lines are read and parsed, once); a transcript gone
 //    from its name, or only in the store, is forgotten under that name.
-//  - the store's transcripts: RefreshFromStore for the workspace (one LIST;
-//    objects whose ETag the index already has are skipped, so a warm
-//    remount costs that LIST; never through the mount's cache, so nothing
-//    is hydrated), then a reconcile with the tree: transcripts that are not
-//    in the tree (deleted or moved here) are forgotten, and every local one
-//    (written here, or hydrated) is brought up to date from its content
-//    file. This order keeps transcripts created here but not flushed yet:
-//    the store refresh forgets them, the reconcile reads them back. A clean
-//    local copy gets the store's ETag recorded, so the next store refresh
-//    skips it. Done at start (in the background: the tree never waits), or
-//    at the first catch-up for lazy mounts (`ccfs exec` turns move only the
-//    bytes they touch).
-//  - names moved or went away: remembered; the next catch-up reconciles.
+//  - the store's transcripts: every transcript the tree shows as remote is
+//    fetched straight from the store (its object, If-Match the ETag the tree
+//    has; never through the mount's cache, so nothing is hydrated) into the
+//    index under its tree path, unless the index has that ETag already: a
+//    warm remount sends no request. Then a reconcile with the tree:
+//    transcripts not in it (deleted, moved out) are forgotten, and every
+//    local one (written here, or hydrated) is brought up to date from its
+//    content file; a clean local copy gets the store's ETag recorded, so it
+//    is not fetched again if it goes back to remote. Nothing the store lacks
+//    is ever dropped: transcripts created here and not flushed stay. Done
+//    at start (in the background: the tree never waits), or at the first
+//    catch-up for lazy mounts (`ccfs exec` turns move only the bytes they
+//    touch).
+//  - names moved or went away: remembered; the next catch-up reconciles
+//    (and fetches a remote transcript moved to a new name under it).
 #pragma once
 
 #include <chrono>
@@ -78,6 +80,8 @@ class MountSessions {
   void OnGrew(const std::string& rel);
   // One pass's pieces (thread only).
   Status IndexStore();
+  Status IndexRemote(const std::string& rel, const std::string& origin, const std::string& etag,
+                     uint64_t* bytes);
   Status Reconcile();
   void IndexGrown(const std::string& rel);
   void NoteError(const std::string& what, const Status& s);
