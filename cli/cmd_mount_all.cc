@@ -54,28 +54,7 @@ int RunMountAll(MountAllArgs a) {
   }
   auto mp = AbsoluteMountpoint(mountpoint);
   if (!mp.ok()) return ReportError("mount", mp.status());
-  bool stale = false;
-  if (Status s = CleanStaleMount(*mp, &stale); !s.ok()) return ReportError("mount", s);
-  if (stale) {
-    std::cerr << "ccfs mount: cleaned up a stale ccfs mount at " << *mp
-              << " left by a crashed process\n";
-  }
-  struct stat st;
-  if (::stat(mp->c_str(), &st) != 0) {
-    int err = errno;
-    return ReportError("mount", Status::FromErrno(*mp, err));
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    return ReportError("mount", Status::InvalidArgument(*mp + " is not a directory"));
-  }
-  auto sock = ControlSocketPath(*mp);
-  if (!sock.ok()) return ReportError("mount", sock.status());
-  nlohmann::json reply;
-  if (ControlCall(*sock, {{"op", "status"}}, &reply, 5000).ok()) {
-    std::cerr << "ccfs mount: " << *mp << " is already a ccfs mount (workspace "
-              << reply.value("workspace", std::string("?")) << ")\n";
-    return kExitError;
-  }
+  if (int rc = CheckMountpointUsable(*mp); rc != kExitOk) return rc;
   AllViewOptions options;
   options.store_url = a.store.url.empty() ? DefaultStoreUrl() : a.store.url;
   options.mountpoint = *mp;

@@ -14,9 +14,10 @@ namespace ccfs::cli {
 
 // Exit codes shared by every subcommand (documented in README).
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitError = 1;         // anything else went wrong
-inline constexpr int kExitUsage = 2;         // bad flags or arguments
-inline constexpr int kExitPrecondition = 3;  // the remote changed / already exists (If-Match refused)
+inline constexpr int kExitError = 1;  // anything else went wrong
+inline constexpr int kExitUsage = 2;  // bad flags or arguments
+inline constexpr int kExitPrecondition =
+    3;  // the remote changed / already exists (If-Match refused)
 
 struct CommandContext {
   int exit_code = kExitOk;
@@ -33,6 +34,11 @@ std::unique_ptr<ObjectStore> OpenStoreOrReport(const StoreFlags& flags);
 
 // Prints "ccfs <what>: <status>" to stderr and returns the exit code for it.
 int ReportError(const std::string& what, const Status& s);
+
+// Before mounting at the absolute path `mp`: detaches a stale mount a crashed
+// daemon left there (saying so), and checks it is a directory that no ccfs
+// process serves yet. kExitOk, or the exit code after reporting why not.
+int CheckMountpointUsable(const std::string& mp);
 
 void RegisterPush(CLI::App& app, CommandContext& ctx);
 void RegisterPull(CLI::App& app, CommandContext& ctx);

@@ -1,10 +1,8 @@
 #include "fs/all_mount.h"
 
 #include <fuse_lowlevel.h>
-#include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,26 +10,11 @@
 
 #include "fs/all_fuse_ops.h"
 #include "fs/mount.h"
-
-extern char** environ;
+#include "fs/unmount.h"
 
 namespace ccfs {
 
 namespace {
-
-// Runs a program and waits for it; its exit status, or -1.
-int RunProgram(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid;
-  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return -1;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 // What `flush` and the final event say: a read-only view never writes.
 nlohmann::json NothingToFlush() {
@@ -115,21 +98,7 @@ Status AllMount::RequestUnmount(bool lazy_if_busy) {
     std::lock_guard<std::mutex> lock(mu_);
     if (loop_done_) return Status::OK();
   }
-  if (::geteuid() == 0) {
-    if (::umount2(mp.c_str(), 0) == 0) return Status::OK();
-    int err = errno;
-    if (err == EBUSY && lazy_if_busy && ::umount2(mp.c_str(), MNT_DETACH) == 0) {
-      spdlog::warn("{} was busy: detached lazily", mp);
-      return Status::OK();
-    }
-    return Status::FromErrno("umount " + mp, err);
-  }
-  if (RunProgram({"fusermount3", "-u", "-q", mp}) == 0) return Status::OK();
-  if (lazy_if_busy && RunProgram({"fusermount3", "-u", "-q", "-z", mp}) == 0) {
-    spdlog::warn("{} was busy: detached lazily", mp);
-    return Status::OK();
-  }
-  return Status::IOError("fusermount3 -u " + mp + " failed (is it busy?)");
+  return UnmountFuse(mp, lazy_if_busy);
 }
 
 void AllMount::Finish() {

@@ -1,10 +1,8 @@
 #include "fs/recovery.h"
 
-#include <spawn.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,8 +10,7 @@
 #include <vector>
 
 #include "fs/mount.h"
-
-extern char** environ;
+#include "fs/unmount.h"
 
 namespace ccfs {
 
@@ -66,19 +63,6 @@ std::string MountedFsType(const std::string& path) {
     }
   }
   return fstype;
-}
-
-int RunAndWait(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid;
-  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return -1;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace
@@ -146,7 +130,7 @@ Status CleanStaleMount(const std::string& mountpoint, bool* cleaned) {
   const bool dead = (::stat(mountpoint.c_str(), &st) != 0 && errno == ENOTCONN) ||
                     (::statfs(mountpoint.c_str(), &sfs) != 0 && errno == ENOTCONN);
   if (!dead) return Status::OK();
-  if (RunAndWait({"fusermount3", "-u", "-z", "-q", mountpoint}) != 0) {
+  if (RunProgramAndWait({"fusermount3", "-u", "-z", "-q", mountpoint}) != 0) {
     return Status::IOError("cannot detach the stale mount at " + mountpoint +
                            " (fusermount3 -u -z failed)");
   }
