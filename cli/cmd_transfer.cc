@@ -48,8 +48,15 @@ void RegisterPush(CLI::App& app, CommandContext& ctx) {
   AddStoreFlags(cmd, &args->store);
   auto* im = cmd->add_option("--if-match", args->opts.if_match,
                              "Replace the workspace only if it is still at this ETag");
-  cmd->add_flag("--force", args->opts.force, "Replace the workspace whatever version it is at")
+  cmd->add_flag("--force", args->opts.force,
+                "Replace the workspace whatever version it is at (the lease still applies)")
       ->excludes(im);
+  cmd->add_flag("--ignore-lease", args->opts.ignore_lease,
+                "Push although a writable mount, exec or push elsewhere holds the workspace's "
+                "lease (its next flush then merges with this version)");
+  cmd->add_option("--lease-ttl", args->opts.lease_ttl_seconds,
+                  "Seconds the lease this push holds lasts unless renewed (tests; 0: take none)")
+      ->group("");
   cmd->callback([args, &ctx] {
     auto store = OpenStoreOrReport(args->store);
     if (!store) {

@@ -1,6 +1,5 @@
 #include "fs/all_mount.h"
 
-#include <fuse_lowlevel.h>
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -9,8 +8,8 @@
 #include <string>
 
 #include "fs/all_fuse_ops.h"
+#include "fs/fuse_session.h"
 #include "fs/mount.h"
-#include "fs/unmount.h"
 
 namespace ccfs {
 
@@ -28,33 +27,14 @@ nlohmann::json NothingToFlush() {
 AllMount::~AllMount() {
   exit_waiters_.clear();
   if (control_) control_->Stop();
-  if (loop_.joinable()) {
-    // Only reached when Start() succeeded but nobody waited (error paths).
-    RequestUnmount(/*lazy_if_busy=*/true);
-    loop_.join();
-  }
-  if (session_ != nullptr) {
-    fuse_session_unmount(session_);
-    fuse_session_destroy(session_);
-  }
+  fuse_.Close();
 }
 
 Status AllMount::Start() {
   const std::string& mp = view_->options().mountpoint;
   std::string opts = "fsname=ccfs:all,subtype=ccfs,default_permissions,ro";
   if (allow_other_) opts += ",allow_other";
-  const char* argv[] = {"ccfs", "-o", opts.c_str()};
-  fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
-  const fuse_lowlevel_ops& ops = AllViewFuseOperations();
-  session_ = fuse_session_new(&args, &ops, sizeof(ops), view_);
-  fuse_opt_free_args(&args);
-  if (session_ == nullptr) return Status::IOError("fuse_session_new failed");
-  if (fuse_session_mount(session_, mp.c_str()) != 0) {
-    fuse_session_destroy(session_);
-    session_ = nullptr;
-    return Status::IOError("cannot mount on " + mp +
-                           " (is /dev/fuse available and the directory not in use?)");
-  }
+  CCFS_RETURN_IF_ERROR(fuse_.Mount(AllViewFuseOperations(), view_, opts, mp));
   auto socket = ControlSocketPath(mp);
   Status s = socket.status();
   if (s.ok()) {
@@ -66,40 +46,16 @@ Status AllMount::Start() {
     if (s.ok()) control_ = std::move(server).value();
   }
   if (!s.ok()) {
-    fuse_session_unmount(session_);
-    fuse_session_destroy(session_);
-    session_ = nullptr;
+    fuse_.Close();
     return s;
   }
-  loop_ = std::thread([this] {
-    fuse_loop_config* cfg = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_max_threads(cfg, 16);
-    fuse_loop_cfg_set_clone_fd(cfg, 0);
-    int rc = fuse_session_loop_mt(session_, cfg);
-    fuse_loop_cfg_destroy(cfg);
-    if (rc != 0) spdlog::warn("fuse loop ended with {}", rc);
-    std::lock_guard<std::mutex> lock(mu_);
-    loop_done_ = true;
-    cv_.notify_all();
-  });
+  fuse_.StartLoop(16);
   return Status::OK();
 }
 
-void AllMount::WaitUntilUnmounted() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return loop_done_; });
-  lock.unlock();
-  if (loop_.joinable()) loop_.join();
-}
+void AllMount::WaitUntilUnmounted() { fuse_.WaitUntilUnmounted(); }
 
-Status AllMount::RequestUnmount(bool lazy_if_busy) {
-  const std::string& mp = view_->options().mountpoint;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (loop_done_) return Status::OK();
-  }
-  return UnmountFuse(mp, lazy_if_busy);
-}
+Status AllMount::RequestUnmount(bool lazy_if_busy) { return fuse_.RequestUnmount(lazy_if_busy); }
 
 void AllMount::Finish() {
   view_->Close();

@@ -5,18 +5,15 @@
 // `wait-exit` report "nothing to flush".
 #pragma once
 
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 #include <vector>
 
 #include "fs/all_view.h"
 #include "fs/control.h"
 #include "fs/daemon.h"
-
-struct fuse_session;
+#include "fs/fuse_session.h"
 
 namespace ccfs {
 
@@ -42,12 +39,9 @@ class AllMount {
 
   AllView* view_;
   bool allow_other_;
-  fuse_session* session_ = nullptr;
-  std::thread loop_;
+  FuseSession fuse_;
   std::unique_ptr<ControlServer> control_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool loop_done_ = false;
+  std::mutex mu_;  // guards exit_waiters_
   std::vector<std::shared_ptr<ControlConnection>> exit_waiters_;
 };
 

@@ -47,6 +47,14 @@ Status ContentCache::CreateEmpty(uint64_t ino) {
   return Status::OK();
 }
 
+Status ContentCache::SyncDir() {
+  const std::string path = dir_->ContentDir();
+  UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) return Status::FromErrno("open " + path, errno);
+  if (::fsync(dir.get()) != 0) return Status::FromErrno("fsync " + path, errno);
+  return Status::OK();
+}
+
 Status ContentCache::Install(uint64_t ino, const std::string& tmp_path) {
   std::lock_guard<std::mutex> lock(mu_);
   Evict(ino);

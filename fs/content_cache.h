@@ -29,6 +29,10 @@ class ContentCache {
   // Creates (or truncates to) an empty content file.
   Status CreateEmpty(uint64_t ino);
 
+  // Makes the content directory's entries (files created or installed so
+  // far) durable against power loss.
+  Status SyncDir();
+
   // Installs a fully written temporary file as the inode's content.
   Status Install(uint64_t ino, const std::string& tmp_path);
 

@@ -79,38 +79,43 @@ int Filesystem::Readlink(uint64_t ino, std::string* target) {
   return 0;
 }
 
-int Filesystem::Created(int err, NodeInfo* out) {
-  if (err != 0) return err;
-  if (out->type == NodeType::kFile) {
-    Status s = content_->CreateEmpty(out->ino);
+int Filesystem::CreateNode(uint64_t parent, const std::string& name, NodeType type,
+                           uint32_t mode, const std::string& target, NodeInfo* out) {
+  if (options_.read_only) return EROFS;
+  uint64_t ino = 0;
+  if (type == NodeType::kFile) {
+    // The content file first: a name recorded in meta.db always has its
+    // bytes in the cache, even after a crash right after the create.
+    ino = table_->ReserveIno();
+    Status s = content_->CreateEmpty(ino);
     if (!s.ok()) {
-      spdlog::error("creating content for inode {}: {}", out->ino, s.ToString());
-      std::vector<uint64_t> dropped;
-      table_->Remove(out->parent, out->name, false, NowNs(), &dropped);
-      Forget(out->ino, 1);
-      return EIO;
+      spdlog::error("creating {}: {}", name, s.ToString());
+      return s.sys_errno() != 0 ? s.sys_errno() : EIO;
     }
   }
-  return 0;
+  int err = table_->Create(parent, name, type, mode, target, NowNs(), out, ino);
+  if (err != 0 && ino != 0) {
+    Status s = content_->Remove(ino);
+    if (!s.ok()) spdlog::warn("removing content of inode {}: {}", ino, s.ToString());
+  }
+  return err;
 }
 
 int Filesystem::CreateFile(uint64_t parent, const std::string& name, uint32_t mode, NodeInfo* out) {
-  if (options_.read_only) return EROFS;
-  int err = Created(table_->Create(parent, name, NodeType::kFile, mode, "", NowNs(), out), out);
+  int err = CreateNode(parent, name, NodeType::kFile, mode, "", out);
   if (err == 0) ContentChanged(out->ino);
   return err;
 }
 
 int Filesystem::MakeDir(uint64_t parent, const std::string& name, uint32_t mode, NodeInfo* out) {
-  if (options_.read_only) return EROFS;
-  return Created(table_->Create(parent, name, NodeType::kDir, mode, "", NowNs(), out), out);
+  return CreateNode(parent, name, NodeType::kDir, mode, "", out);
 }
 
 int Filesystem::MakeSymlink(uint64_t parent, const std::string& name, const std::string& target,
                             NodeInfo* out) {
   if (options_.read_only) return EROFS;
   if (target.empty() || target.size() >= 4096) return target.empty() ? ENOENT : ENAMETOOLONG;
-  return Created(table_->Create(parent, name, NodeType::kSymlink, 0777, target, NowNs(), out), out);
+  return CreateNode(parent, name, NodeType::kSymlink, 0777, target, out);
 }
 
 int Filesystem::Unlink(uint64_t parent, const std::string& name) {
@@ -170,7 +175,7 @@ int Filesystem::OpenContent(uint64_t ino, std::shared_ptr<UniqueFd>* fd) {
     }
     if (!r.status().IsNotFound()) {
       spdlog::error("open content of inode {}: {}", ino, r.status().ToString());
-      return EIO;
+      return ErrnoOr(r.status(), EIO);
     }
     // A cached file whose bytes were removed from the cache: fetch again.
     table_->NoteContentLost(ino);
@@ -232,12 +237,14 @@ int Filesystem::Fsync(uint64_t ino, bool datasync) {
       return errno;
     }
   }
-  // The metadata that says where these bytes belong must be durable too.
+  // The metadata that says where these bytes belong must be durable too,
+  // and so must the content file's own name in the cache.
   Status s = table_->PersistWrittenFiles();
+  if (s.ok()) s = content_->SyncDir();
   if (s.ok()) s = db_->Checkpoint();
   if (!s.ok()) {
     spdlog::error("fsync metadata: {}", s.ToString());
-    return EIO;
+    return s.sys_errno() != 0 ? s.sys_errno() : EIO;
   }
   return 0;
 }

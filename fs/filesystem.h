@@ -100,7 +100,10 @@ class Filesystem {
   int Statfs(struct statvfs* out);
 
  private:
-  int Created(int err, NodeInfo* out);
+  // A new file, directory or symlink; a file's (empty) content file exists
+  // before its name is recorded.
+  int CreateNode(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
+                 const std::string& target, NodeInfo* out);
   void DropContent(const std::vector<uint64_t>& dropped);
   int WritableFile(uint64_t ino);
   void ContentChanged(uint64_t ino) {

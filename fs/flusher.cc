@@ -131,10 +131,7 @@ Status Flusher::Flush(const FlushOptions& options, FlushReport* report) {
     }
   }
   report->base_etag = started_from;
-  if (s.ok() && table_->MarkCleanIf(plan.change_count)) {
-    report->clean_after = true;
-    s = db_->SetValue("local_changes", "0");
-  }
+  if (s.ok() && table_->MarkCleanIf(plan.change_count)) report->clean_after = true;
   report->new_etag = base_->tarball()->etag;
   report->bytes_uploaded = store_->stats().bytes_sent.load() - sent_before;
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

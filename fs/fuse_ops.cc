@@ -269,17 +269,20 @@ struct DirHandle {
 
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, "opendir", [&] {
-    auto h = std::make_unique<DirHandle>();
-    int err = Fs(req)->ListDir(ino, &h->entries);
     NodeInfo self;
-    if (err == 0) err = Fs(req)->GetAttr(ino, &self);
+    int err = Fs(req)->GetAttr(ino, &self);
+    if (err == 0 && self.type != NodeType::kDir) err = ENOTDIR;
     if (err != 0) {
       fuse_reply_err(req, err);
       return;
     }
-    h->parent = ino == kRootIno ? ino : self.parent;
-    fi->fh = reinterpret_cast<uint64_t>(h.release());
-    fi->cache_readdir = 1;  // the kernel invalidates it on changes made through it
+    fi->fh = reinterpret_cast<uint64_t>(new DirHandle());
+    // The kernel keeps our listing across opens and drops it when the
+    // directory changes through the mount (its change counter moves) or we
+    // invalidate the inode (a merge). That is only sound because the listing
+    // is taken at the first READDIR (offset 0), after the kernel noted the
+    // counter it will compare against, never earlier (see ReadDir).
+    fi->cache_readdir = 1;
     fi->keep_cache = 1;
     if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<DirHandle*>(fi->fh);
   });
@@ -288,6 +291,19 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
              bool plus) {
   auto* h = reinterpret_cast<DirHandle*>(fi->fh);
+  if (off == 0) {
+    // A listing taken at opendir could predate a create that the kernel has
+    // already counted when it starts caching at this READDIR; it would then
+    // cache the old listing as current (found as names missing for minutes).
+    NodeInfo self;
+    int err = Fs(req)->ListDir(ino, &h->entries);
+    if (err == 0) err = Fs(req)->GetAttr(ino, &self);
+    if (err != 0) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    h->parent = ino == kRootIno ? ino : self.parent;
+  }
   std::string buf(size, '\0');
   size_t used = 0;
   // Offsets: 1 = ".", 2 = "..", 2 + i + 1 = entries[i].
@@ -300,7 +316,7 @@ void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
     } else {
       const DirEntryInfo& d = h->entries[static_cast<size_t>(pos - 2)];
       name = d.name;
-      if (Fs(req)->GetAttr(d.ino, &n) != 0) continue;  // gone since opendir
+      if (Fs(req)->GetAttr(d.ino, &n) != 0) continue;  // gone since the listing
     }
     size_t need;
     char* dst = buf.data() + used;

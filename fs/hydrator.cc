@@ -104,7 +104,7 @@ int Hydrator::DiscardRemote(uint64_t ino) {
     Status s = content_->CreateEmpty(ino);
     if (!s.ok()) {
       spdlog::error("truncate inode {}: {}", ino, s.ToString());
-      err = EIO;
+      err = ErrnoOr(s, EIO);
     } else {
       err = table_->DropRemoteContent(ino);
     }
@@ -118,15 +118,19 @@ int Hydrator::Fetch(const NodeInfo& n) {
   Status s;
   if (n.size == 0) {
     s = content_->CreateEmpty(n.ino);
-    if (s.ok()) table_->NoteHydrated(n.ino, n.origin_kind, n.origin_path);
-    return s.ok() ? 0 : EIO;
+    if (!s.ok()) {
+      NoteError(n.origin_path, s);
+      return ErrnoOr(s, EIO);
+    }
+    table_->NoteHydrated(n.ino, n.origin_kind, n.origin_path);
+    return 0;
   }
   switch (n.origin_kind) {
     case OriginKind::kTarball:
       // Installs the content itself (with its block neighbours).
       s = FetchTarballMember(n);
       if (!s.ok()) NoteError(n.origin_path, s);
-      return s.ok() ? 0 : EIO;
+      return s.ok() ? 0 : ErrnoOr(s, EIO);
     case OriginKind::kTranscript:
       s = FetchTranscript(n, tmp);
       break;
@@ -138,7 +142,7 @@ int Hydrator::Fetch(const NodeInfo& n) {
   if (!s.ok()) {
     ::unlink(tmp.c_str());
     NoteError(n.origin_path, s);
-    return EIO;
+    return ErrnoOr(s, EIO);
   }
   table_->NoteHydrated(n.ino, n.origin_kind, n.origin_path);
   return 0;

@@ -51,12 +51,20 @@ void InodeTable::Persist(const Node& n) {
   if (!s.ok()) spdlog::error("persisting inode {}: {}", n.ino, s.ToString());
 }
 
+int InodeTable::Commit(MetaChange change) {
+  if (!had_change_) change.values.emplace_back(kLocalChangesKey, "1");
+  Status s = db_->Apply(change);
+  if (!s.ok()) {
+    spdlog::error("recording a change of the tree: {}", s.ToString());
+    return s.sys_errno() != 0 ? s.sys_errno() : EIO;
+  }
+  Changed();
+  return 0;
+}
+
 void InodeTable::Changed() {
   ++changes_;
-  if (!had_change_) {
-    had_change_ = true;
-    if (on_first_change_) on_first_change_();
-  }
+  had_change_ = true;
 }
 
 std::string InodeTable::PathLocked(const Node* n) {
@@ -122,8 +130,14 @@ int InodeTable::Path(uint64_t ino, std::string* out) {
   return 0;
 }
 
+uint64_t InodeTable::ReserveIno() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_ino_++;
+}
+
 int InodeTable::Create(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
-                       const std::string& link_target, int64_t now_ns, NodeInfo* out) {
+                       const std::string& link_target, int64_t now_ns, NodeInfo* out,
+                       uint64_t ino) {
   std::lock_guard<std::mutex> lock(mu_);
   Node* dir = Find(parent);
   if (dir == nullptr || dir->unlinked) return ENOENT;
@@ -134,7 +148,7 @@ int InodeTable::Create(uint64_t parent, const std::string& name, NodeType type, 
   if (name.size() > 255) return ENAMETOOLONG;
   if (dir->children.count(name) != 0) return EEXIST;
   Node n;
-  n.ino = next_ino_++;
+  n.ino = ino != 0 ? ino : next_ino_++;
   n.parent = parent;
   n.name = name;
   n.type = type;
@@ -144,13 +158,13 @@ int InodeTable::Create(uint64_t parent, const std::string& name, NodeType type, 
   n.size = type == NodeType::kSymlink ? link_target.size() : 0;
   n.state = type == NodeType::kFile ? ContentState::kDirty : ContentState::kCached;
   n.nlookup = 1;
+  NodeRecord dir_after = *dir;
+  dir_after.mtime_ns = dir_after.ctime_ns = now_ns;
+  if (int err = Commit({.puts = {n, dir_after}}); err != 0) return err;
   dir->children.emplace(name, n.ino);
   dir->mtime_ns = dir->ctime_ns = now_ns;
   auto [it, inserted] = nodes_.emplace(n.ino, std::move(n));
   (void)inserted;
-  Persist(it->second);
-  Persist(*dir);
-  Changed();
   *out = it->second;
   return 0;
 }
@@ -158,8 +172,6 @@ int InodeTable::Create(uint64_t parent, const std::string& name, NodeType type, 
 void InodeTable::Unname(Node* victim, std::vector<uint64_t>* dropped) {
   if (Node* dir = Find(victim->parent)) dir->children.erase(victim->name);
   victim->unlinked = true;
-  Status s = db_->DeleteNode(victim->ino);
-  if (!s.ok()) spdlog::error("deleting inode {}: {}", victim->ino, s.ToString());
   MaybeDrop(victim, dropped);
 }
 
@@ -177,10 +189,11 @@ int InodeTable::Remove(uint64_t parent, const std::string& name, bool is_dir, in
   } else if (n->type == NodeType::kDir) {
     return EISDIR;
   }
+  NodeRecord dir_after = *dir;
+  dir_after.mtime_ns = dir_after.ctime_ns = now_ns;
+  if (int err = Commit({.puts = {dir_after}, .deletes = {n->ino}}); err != 0) return err;
   dir->mtime_ns = dir->ctime_ns = now_ns;
   Unname(n, dropped);
-  Persist(*dir);
-  Changed();
   return 0;
 }
 
@@ -209,6 +222,15 @@ int InodeTable::Rename(uint64_t parent, const std::string& name, uint64_t new_pa
     if (dst == nullptr) return ENOENT;
     if (dst->type == NodeType::kDir && IsAncestor(dst->ino, parent)) return EINVAL;
     if (src == dst) return 0;
+    MetaChange change;
+    NodeRecord src_after = *src, dst_after = *dst;
+    std::swap(src_after.parent, dst_after.parent);
+    std::swap(src_after.name, dst_after.name);
+    src_after.ctime_ns = dst_after.ctime_ns = now_ns;
+    src_after.implicit = dst_after.implicit = false;
+    change.puts = {src_after, dst_after};
+    AddDirsTouched(from_dir, to_dir, now_ns, &change);
+    if (int err = Commit(std::move(change)); err != 0) return err;
     from_dir->children[name] = dst->ino;
     to_dir->children[new_name] = src->ino;
     std::swap(src->parent, dst->parent);
@@ -216,11 +238,6 @@ int InodeTable::Rename(uint64_t parent, const std::string& name, uint64_t new_pa
     src->ctime_ns = dst->ctime_ns = now_ns;
     src->implicit = dst->implicit = false;
     from_dir->mtime_ns = from_dir->ctime_ns = to_dir->mtime_ns = to_dir->ctime_ns = now_ns;
-    Persist(*src);
-    Persist(*dst);
-    Persist(*from_dir);
-    Persist(*to_dir);
-    Changed();
     return 0;
   }
 
@@ -233,8 +250,18 @@ int InodeTable::Rename(uint64_t parent, const std::string& name, uint64_t new_pa
     } else if (dst->type == NodeType::kDir) {
       return EISDIR;
     }
-    Unname(dst, dropped);
   }
+  MetaChange change;
+  if (dst != nullptr) change.deletes.push_back(dst->ino);
+  NodeRecord src_after = *src;
+  src_after.parent = new_parent;
+  src_after.name = new_name;
+  src_after.ctime_ns = now_ns;
+  src_after.implicit = false;
+  change.puts.push_back(src_after);
+  AddDirsTouched(from_dir, to_dir, now_ns, &change);
+  if (int err = Commit(std::move(change)); err != 0) return err;
+  if (dst != nullptr) Unname(dst, dropped);
   from_dir->children.erase(name);
   to_dir->children[new_name] = src->ino;
   src->parent = new_parent;
@@ -242,11 +269,19 @@ int InodeTable::Rename(uint64_t parent, const std::string& name, uint64_t new_pa
   src->ctime_ns = now_ns;
   src->implicit = false;
   from_dir->mtime_ns = from_dir->ctime_ns = to_dir->mtime_ns = to_dir->ctime_ns = now_ns;
-  Persist(*src);
-  Persist(*from_dir);
-  if (to_dir != from_dir) Persist(*to_dir);
-  Changed();
   return 0;
+}
+
+void InodeTable::AddDirsTouched(const Node* from_dir, const Node* to_dir, int64_t now_ns,
+                                MetaChange* change) {
+  NodeRecord from_after = *from_dir;
+  from_after.mtime_ns = from_after.ctime_ns = now_ns;
+  change->puts.push_back(from_after);
+  if (to_dir != from_dir) {
+    NodeRecord to_after = *to_dir;
+    to_after.mtime_ns = to_after.ctime_ns = now_ns;
+    change->puts.push_back(to_after);
+  }
 }
 
 int InodeTable::List(uint64_t ino, std::vector<DirEntryInfo>* out) {
@@ -267,24 +302,31 @@ int InodeTable::SetAttr(uint64_t ino, const AttrChange& change, NodeInfo* out) {
   std::lock_guard<std::mutex> lock(mu_);
   Node* n = Find(ino);
   if (n == nullptr) return ENOENT;
+  Node after_node;  // the post-state, built before anything changes
+  NodeInfo& after = after_node;
+  after = *n;
   if (change.set_size) {
     if (n->type == NodeType::kDir) return EISDIR;
     if (n->type != NodeType::kFile) return EINVAL;
     if (n->state == ContentState::kRemote) return EIO;  // caller must hydrate first
     if (n->size != change.size || n->state != ContentState::kDirty) {
-      n->size = change.size;
-      n->state = ContentState::kDirty;
-      ++n->data_gen;
+      after.size = change.size;
+      after.state = ContentState::kDirty;
+      ++after.data_gen;
     }
-    n->mtime_ns = change.ctime_ns;
+    after.mtime_ns = change.ctime_ns;
   }
-  if (change.set_mode) n->mode = change.mode & 07777;
-  if (change.set_mtime) n->mtime_ns = change.mtime_ns;
-  if (change.set_mode || change.set_size) n->implicit = false;
-  n->ctime_ns = change.ctime_ns;
-  Persist(*n);
+  if (change.set_mode) after.mode = change.mode & 07777;
+  if (change.set_mtime) after.mtime_ns = change.mtime_ns;
+  if (change.set_mode || change.set_size) after.implicit = false;
+  after.ctime_ns = change.ctime_ns;
+  if (!n->unlinked) {
+    if (int err = Commit({.puts = {after}}); err != 0) return err;
+  } else {
+    Changed();
+  }
+  static_cast<NodeInfo&>(*n) = after;
   n->size_unsaved = false;
-  Changed();
   *out = *n;
   return 0;
 }
@@ -295,13 +337,21 @@ int InodeTable::NoteWrite(uint64_t ino, uint64_t end, int64_t now_ns) {
   if (n == nullptr) return ENOENT;
   if (n->type != NodeType::kFile) return EISDIR;
   if (n->state == ContentState::kRemote) return EIO;
+  if (n->state != ContentState::kDirty && !n->unlinked) {
+    // The transition must survive a crash (sizes follow the content file):
+    // recorded first, or the write fails.
+    NodeRecord after = *n;
+    after.state = ContentState::kDirty;
+    after.size = std::max(after.size, end);
+    after.mtime_ns = after.ctime_ns = now_ns;
+    if (int err = Commit({.puts = {after}}); err != 0) return err;
+  }
   if (end > n->size) n->size = end;
   n->mtime_ns = n->ctime_ns = now_ns;
   ++n->data_gen;
   if (n->state != ContentState::kDirty) {
     n->state = ContentState::kDirty;
-    Persist(*n);  // the transition must survive a crash; sizes follow the content file
-    Changed();
+    if (n->unlinked) Changed();
   } else {
     ++changes_;
     if (!n->size_unsaved) {
@@ -329,11 +379,16 @@ int InodeTable::DropRemoteContent(uint64_t ino) {
   Node* n = Find(ino);
   if (n == nullptr) return ENOENT;
   if (n->state != ContentState::kRemote) return 0;
+  NodeRecord after = *n;
+  after.state = ContentState::kDirty;
+  after.size = 0;
+  if (!n->unlinked) {
+    if (int err = Commit({.puts = {after}}); err != 0) return err;
+  }
   n->state = ContentState::kDirty;
   n->size = 0;
   ++n->data_gen;
-  Persist(*n);
-  Changed();
+  if (n->unlinked) Changed();
   return 0;
 }
 
@@ -391,6 +446,13 @@ uint64_t InodeTable::change_count() {
 bool InodeTable::MarkCleanIf(uint64_t count) {
   std::lock_guard<std::mutex> lock(mu_);
   if (changes_ != count) return false;
+  // Under the lock: a change that races this one either came first (then
+  // changes_ differs) or comes after and records "1" again.
+  Status s = db_->SetValue(kLocalChangesKey, "0");
+  if (!s.ok()) {
+    spdlog::error("recording a clean state: {}", s.ToString());
+    return false;
+  }
   had_change_ = false;
   return true;
 }
@@ -441,68 +503,77 @@ int InodeTable::AdoptRemote(uint64_t ino, uint64_t seen_gen, const NodeRecord& t
   if (n == nullptr || n->unlinked) return ENOENT;
   if (n->type != theirs.type) return EINVAL;
   if (n->data_gen != seen_gen) return EAGAIN;
-  n->mode = theirs.mode;
-  n->mtime_ns = theirs.mtime_ns;
-  n->ctime_ns = theirs.ctime_ns;
-  n->link_target = theirs.link_target;
-  n->origin_kind = theirs.origin_kind;
-  n->origin_path = theirs.origin_path;
-  n->origin_etag = theirs.origin_etag;
-  n->implicit = false;
-  if (n->type == NodeType::kFile) {
-    if (!keep_content || n->state == ContentState::kRemote || n->size != theirs.size) {
-      n->state = ContentState::kRemote;
-      ++n->data_gen;
-    } else {
-      n->state = ContentState::kCached;
-    }
-    n->size = theirs.size;
-    n->size_unsaved = false;
-  } else {
-    n->size = theirs.size;
+  Node after_node;
+  NodeInfo& after = after_node;
+  after = *n;
+  after.mode = theirs.mode;
+  after.mtime_ns = theirs.mtime_ns;
+  after.ctime_ns = theirs.ctime_ns;
+  after.link_target = theirs.link_target;
+  after.origin_kind = theirs.origin_kind;
+  after.origin_path = theirs.origin_path;
+  after.origin_etag = theirs.origin_etag;
+  after.implicit = false;
+  if (n->type == NodeType::kFile &&
+      (!keep_content || n->state == ContentState::kRemote || n->size != theirs.size)) {
+    after.state = ContentState::kRemote;
+    ++after.data_gen;
+  } else if (n->type == NodeType::kFile) {
+    after.state = ContentState::kCached;
   }
-  Persist(*n);
-  Changed();
+  after.size = theirs.size;
+  if (int err = Commit({.puts = {after}}); err != 0) return err;
+  static_cast<NodeInfo&>(*n) = after;
+  n->size_unsaved = false;
   return 0;
 }
 
 int InodeTable::InsertRemote(const std::string& path, const NodeRecord& theirs, NodeInfo* out) {
   std::lock_guard<std::mutex> lock(mu_);
+  // Walk (and plan the missing parents) first; nothing changes until the
+  // whole insertion is recorded.
   Node* dir = Find(kRootIno);
+  std::vector<Node> new_dirs;
+  uint64_t parent = kRootIno;
   size_t pos = 0;
   for (size_t slash; (slash = path.find('/', pos)) != std::string::npos; pos = slash + 1) {
     std::string name = path.substr(pos, slash - pos);
-    Node* next = Child(dir, name);
+    Node* next = new_dirs.empty() ? Child(dir, name) : nullptr;
     if (next == nullptr) {
       Node d;
       d.ino = next_ino_++;
-      d.parent = dir->ino;
+      d.parent = parent;
       d.name = name;
       d.type = NodeType::kDir;
       d.mode = 0755;
       d.mtime_ns = d.ctime_ns = theirs.mtime_ns;
       d.implicit = true;
-      dir->children.emplace(name, d.ino);
-      next = &nodes_.emplace(d.ino, std::move(d)).first->second;
-      Persist(*next);
-      Persist(*dir);
+      parent = d.ino;
+      new_dirs.push_back(std::move(d));
     } else if (next->type != NodeType::kDir) {
       return ENOTDIR;
+    } else {
+      dir = next;
+      parent = next->ino;
     }
-    dir = next;
   }
   std::string name = path.substr(pos);
-  if (name.empty() || dir->children.count(name) != 0) return EEXIST;
+  if (name.empty() || (new_dirs.empty() && dir->children.count(name) != 0)) return EEXIST;
   Node n;
   static_cast<NodeRecord&>(n) = theirs;
   n.ino = next_ino_++;
-  n.parent = dir->ino;
+  n.parent = parent;
   n.name = name;
-  dir->children.emplace(name, n.ino);
+  MetaChange change;
+  for (const Node& d : new_dirs) change.puts.push_back(d);
+  change.puts.push_back(n);
+  if (int err = Commit(std::move(change)); err != 0) return err;
+  for (Node& d : new_dirs) {
+    Find(d.parent)->children.emplace(d.name, d.ino);
+    nodes_.emplace(d.ino, std::move(d));
+  }
+  Find(n.parent)->children.emplace(name, n.ino);
   Node& added = nodes_.emplace(n.ino, std::move(n)).first->second;
-  Persist(added);
-  Persist(*dir);
-  Changed();
   *out = added;
   return 0;
 }

@@ -1,7 +1,12 @@
 // InodeTable: the mounted tree in memory (the namespace FUSE asks about on
 // every call), written through to MetaDb on every change so that the tree and
-// each file's state survive a crash. All methods are thread-safe (one mutex:
-// calls are short; data I/O happens outside, see fs/filesystem.h). Errors are
+// each file's state survive a crash. A namespace change (create, mkdir,
+// rename, unlink, rmdir, setattr, a file's first write) is recorded in one
+// MetaDb transaction *before* the tree changes, together with the durable
+// "local changes" flag: when it cannot be recorded (a full cache filesystem)
+// the call fails with that errno (ENOSPC) and nothing changed, so no success
+// is ever undone by a crash. All methods are thread-safe (one mutex: calls
+// are short; data I/O happens outside, see fs/filesystem.h). Errors are
 // errno values because every caller maps them straight onto a FUSE reply.
 #pragma once
 
@@ -44,9 +49,6 @@ class InodeTable {
   // ino kRootIno). Does not write to the DB.
   Status Load(const std::vector<NodeRecord>& records);
 
-  // Called (outside the lock) the first time something changes after a
-  // clean state, so the owner can persist "there are local changes".
-  void SetOnFirstChange(std::function<void()> fn) { on_first_change_ = std::move(fn); }
 
   int Lookup(uint64_t parent, const std::string& name, bool count_lookup, NodeInfo* out);
   // Drops `n` kernel references. Inodes that are gone for good (no name, no
@@ -57,10 +59,13 @@ class InodeTable {
   int Get(uint64_t ino, NodeInfo* out);
   int Path(uint64_t ino, std::string* out);
 
-  // Creates a name. `exclusive`: EEXIST when the name exists (else the
-  // existing file is returned for files, EEXIST for other types).
+  // An inode number for a Create to come (its content file can then exist
+  // before the name does).
+  uint64_t ReserveIno();
+  // Creates a name (EEXIST when it exists), with inode `ino` from
+  // ReserveIno() or, when 0, a new one.
   int Create(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
-             const std::string& link_target, int64_t now_ns, NodeInfo* out);
+             const std::string& link_target, int64_t now_ns, NodeInfo* out, uint64_t ino = 0);
   int Remove(uint64_t parent, const std::string& name, bool is_dir, int64_t now_ns,
              std::vector<uint64_t>* dropped);
   // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
@@ -104,7 +109,7 @@ class InodeTable {
   // Counts changes to detect writes racing a flush.
   uint64_t change_count();
   // After a flush that started at change_count() == `count`: true (and the
-  // table is clean again) if nothing changed meanwhile.
+  // table is clean again, durably) if nothing changed meanwhile.
   bool MarkCleanIf(uint64_t count);
   // Whether anything changed since the last clean state (restored by Load
   // from the owner's durable flag).
@@ -113,9 +118,10 @@ class InodeTable {
   // Persists the sizes and mtimes of files written since the last call.
   Status PersistWrittenFiles();
 
-  // Merge support (fs/flush_merge.h): the tree takes the store's newer version.
-  // The live node at tree path `path` ("" = the root).
+  // The live node at tree path `path` ("" = the root), in one lock.
   int Resolve(const std::string& path, NodeInfo* out);
+
+  // Merge support (fs/flush_merge.h): the tree takes the store's newer version.
   // Node `ino` becomes the remote `theirs` (same type): attributes and
   // origin; a file is remote again unless `keep_content` (its bytes already
   // are theirs). EAGAIN (and nothing changes) if written since `seen_gen`.
@@ -146,8 +152,15 @@ class InodeTable {
 
   Node* Find(uint64_t ino);
   Node* Child(Node* dir, const std::string& name);
+  // Best effort, for bookkeeping a crash may lose (hydrated, flushed): the
+  // next mount finds the same state again from the store.
   void Persist(const Node& n);
+  // Records `change` (plus the local-changes flag) in one transaction, then
+  // counts it; 0, or the errno why it could not be recorded.
+  int Commit(MetaChange change);
   void Changed();
+  void AddDirsTouched(const Node* from_dir, const Node* to_dir, int64_t now_ns,
+                      MetaChange* change);
   // Detaches `victim` from its name; drops it when nothing references it.
   void Unname(Node* victim, std::vector<uint64_t>* dropped);
   void MaybeDrop(Node* n, std::vector<uint64_t>* dropped);
@@ -161,7 +174,6 @@ class InodeTable {
   uint64_t changes_ = 0;
   bool had_change_ = false;
   std::vector<uint64_t> written_;  // inodes with size_unsaved
-  std::function<void()> on_first_change_;
 };
 
 }  // namespace ccfs

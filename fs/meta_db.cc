@@ -1,5 +1,7 @@
 #include "fs/meta_db.h"
 
+#include <cerrno>
+
 namespace ccfs {
 
 namespace {
@@ -73,7 +75,21 @@ MetaDb::~MetaDb() {
 
 Status MetaDb::Error(const std::string& what) {
   std::string msg = db_ == nullptr ? "out of memory" : sqlite3_errmsg(db_);
-  return Status::IOError("sqlite " + what + ": " + msg);
+  return Status::IOError("sqlite " + what + ": " + msg).WithErrno(ErrnoOf(db_));
+}
+
+int MetaDb::ErrnoOf(sqlite3* db) {
+  if (db == nullptr) return ENOMEM;
+  switch (sqlite3_errcode(db)) {
+    case SQLITE_FULL:
+      return ENOSPC;
+    case SQLITE_NOMEM:
+      return ENOMEM;
+    case SQLITE_READONLY:
+      return EROFS;
+    default:
+      return EIO;
+  }
 }
 
 Status MetaDb::Exec(const std::string& sql) {
@@ -82,9 +98,34 @@ Status MetaDb::Exec(const std::string& sql) {
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
-    return Status::IOError("sqlite: " + msg + " (in: " + sql.substr(0, 60) + ")");
+    return Status::IOError("sqlite: " + msg + " (in: " + sql.substr(0, 60) + ")")
+        .WithErrno(ErrnoOf(db_));
   }
   return Status::OK();
+}
+
+Status MetaDb::Apply(const MetaChange& change) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  CCFS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status s;
+  for (size_t i = 0; s.ok() && i < change.deletes.size(); ++i) {
+    s = DeleteNodeLocked(change.deletes[i]);
+  }
+  for (size_t i = 0; s.ok() && i < change.puts.size(); ++i) s = PutNodeLocked(change.puts[i]);
+  for (size_t i = 0; s.ok() && i < change.values.size(); ++i) {
+    s = SetValue(change.values[i].first, change.values[i].second);
+  }
+  if (s.ok() && commit_fault_.load() != 0) {
+    s = Status::IOError("sqlite: database or disk is full (injected)").WithErrno(commit_fault_);
+  }
+  if (s.ok()) s = Exec("COMMIT");
+  if (!s.ok()) {
+    // Nothing of the change may stay: the caller reports the failure and
+    // leaves its tree as it was.
+    Status rolled_back = Exec("ROLLBACK");
+    if (!rolled_back.ok() && sqlite3_get_autocommit(db_) == 0) return rolled_back;
+  }
+  return s;
 }
 
 Status MetaDb::Prepare(const char* sql, sqlite3_stmt** stmt) {
@@ -149,6 +190,10 @@ Status MetaDb::PutNode(const NodeRecord& n) {
 
 Status MetaDb::DeleteNode(uint64_t ino) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
+  return DeleteNodeLocked(ino);
+}
+
+Status MetaDb::DeleteNodeLocked(uint64_t ino) {
   sqlite3_reset(delete_node_);
   sqlite3_bind_int64(delete_node_, 1, static_cast<int64_t>(ino));
   if (sqlite3_step(delete_node_) != SQLITE_DONE) return Error("delete inode");

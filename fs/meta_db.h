@@ -8,10 +8,12 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/status.h"
@@ -60,6 +62,18 @@ struct BaseTranscript {
   int64_t mtime = 0;
 };
 
+// The meta key that says the tree holds changes not yet in the store (the
+// next mount then resumes them instead of taking the store's tree afresh).
+inline constexpr const char* kLocalChangesKey = "local_changes";
+
+// One namespace change as MetaDb::Apply writes it: `deletes` removed, then
+// `puts` written, then `values` set.
+struct MetaChange {
+  std::vector<NodeRecord> puts = {};
+  std::vector<uint64_t> deletes = {};
+  std::vector<std::pair<std::string, std::string>> values = {};
+};
+
 class MetaDb {
  public:
   static Result<std::unique_ptr<MetaDb>> Open(const std::string& path);
@@ -73,6 +87,10 @@ class MetaDb {
 
   Status PutNode(const NodeRecord& node);  // insert or replace
   Status DeleteNode(uint64_t ino);
+  // One namespace change, all or nothing, in one transaction. On failure
+  // nothing of it is kept and the Status carries the errno (ENOSPC when the
+  // cache filesystem is full).
+  Status Apply(const MetaChange& change);
   Status LoadNodes(std::vector<NodeRecord>* out);
 
   Status PutBaseTranscript(const BaseTranscript& t);
@@ -91,12 +109,19 @@ class MetaDb {
   // Makes everything committed so far durable against power loss.
   Status Checkpoint();
 
+  // Tests: while `err` is not 0, every Apply runs its statements and then
+  // fails as SQLite's COMMIT does on a full disk (with errno `err`), rolling
+  // them back. tests/integration/mount_cache_full_test.sh fills a real one.
+  void SetCommitFaultForTest(int err) { commit_fault_ = err; }
+
  private:
   explicit MetaDb(sqlite3* db) : db_(db) {}
   Status Exec(const std::string& sql);
   Status Prepare(const char* sql, sqlite3_stmt** stmt);
   Status Error(const std::string& what);
   Status PutNodeLocked(const NodeRecord& node);
+  Status DeleteNodeLocked(uint64_t ino);
+  static int ErrnoOf(sqlite3* db);
   Status PutBaseTranscriptLocked(const BaseTranscript& t);
 
   std::recursive_mutex mu_;
@@ -105,6 +130,7 @@ class MetaDb {
   sqlite3_stmt* put_node_ = nullptr;
   sqlite3_stmt* delete_node_ = nullptr;
   sqlite3_stmt* put_transcript_ = nullptr;
+  std::atomic<int> commit_fault_{0};
 };
 
 }  // namespace ccfs

@@ -19,7 +19,6 @@
 #include "fs/recovery.h"
 #include "fs/remote_tree.h"
 #include "fs/transcript_watch.h"
-#include "fs/unmount.h"
 
 namespace ccfs {
 
@@ -87,16 +86,7 @@ Mount::~Mount() {
   exit_waiters_.clear();
   if (hydrator_) hydrator_->StopBackground();
   if (control_) control_->Stop();
-  if (loop_.joinable()) {
-    // Only reached when Start() succeeded but nobody waited (error paths):
-    // end the session so the loop returns.
-    RequestUnmount(/*lazy_if_busy=*/true);
-    loop_.join();
-  }
-  if (session_ != nullptr) {
-    fuse_session_unmount(session_);
-    fuse_session_destroy(session_);
-  }
+  fuse_.Close();  // before fuse_ctx_ and the filesystem it serves go
 }
 
 Result<std::unique_ptr<Mount>> Mount::Prepare(std::unique_ptr<ObjectStore> store,
@@ -142,7 +132,7 @@ Status Mount::LoadState() {
   std::string base_etag, base_size, local_changes;
   bool have_base = db_->GetValue("base_etag", &base_etag).ok();
   db_->GetValue("base_size", &base_size);
-  bool dirty = db_->GetValue("local_changes", &local_changes).ok() && local_changes == "1";
+  bool dirty = db_->GetValue(kLocalChangesKey, &local_changes).ok() && local_changes == "1";
   std::vector<NodeRecord> nodes;
   CCFS_RETURN_IF_ERROR(db_->LoadNodes(&nodes));
 
@@ -197,11 +187,6 @@ Status Mount::LoadState() {
   CollectGarbage(nodes);
   CCFS_RETURN_IF_ERROR(table_->Load(nodes));
   table_->set_has_changes(dirty);
-  MetaDb* dbp = db_.get();
-  table_->SetOnFirstChange([dbp] {
-    Status s = dbp->SetValue("local_changes", "1");
-    if (!s.ok()) spdlog::error("recording local changes: {}", s.ToString());
-  });
   CCFS_RETURN_IF_ERROR(db_->SetValue("workspace", options_.workspace));
   CCFS_RETURN_IF_ERROR(db_->SetValue("store", options_.store_url));
 
@@ -216,18 +201,14 @@ Status Mount::LoadState() {
                                        table_.get(), &content_, hydrator_.get(), &base_, &blocks_);
   // A merge at flush changes names and files under the kernel's long-lived caches.
   flusher_->set_invalidator([this](const std::vector<KernelInvalidation>& changed) {
-    fuse_session* se;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      se = loop_done_ ? nullptr : session_;
-    }
-    if (se == nullptr) return;
-    for (const KernelInvalidation& k : changed) {
-      if (k.parent != 0) {
-        fuse_lowlevel_notify_inval_entry(se, k.parent, k.name.c_str(), k.name.size());
+    fuse_.WithLiveSession([&](fuse_session* se) {
+      for (const KernelInvalidation& k : changed) {
+        if (k.parent != 0) {
+          fuse_lowlevel_notify_inval_entry(se, k.parent, k.name.c_str(), k.name.size());
+        }
+        if (k.ino != 0) fuse_lowlevel_notify_inval_inode(se, k.ino, 0, 0);
       }
-      if (k.ino != 0) fuse_lowlevel_notify_inval_inode(se, k.ino, 0, 0);
-    }
+    });
   });
   spdlog::info("mount {}: {}", options_.workspace, prepare_note_);
   watch_ = std::make_unique<TranscriptWatch>(table_.get(), &content_, fs_.get());
@@ -266,29 +247,50 @@ Status Mount::FreshTree(const ObjectInfo& head) {
   CCFS_RETURN_IF_ERROR(db_->ReplaceAll(nodes, transcripts));
   CCFS_RETURN_IF_ERROR(db_->SetValue("base_etag", head.etag));
   CCFS_RETURN_IF_ERROR(db_->SetValue("base_size", std::to_string(head.size)));
-  CCFS_RETURN_IF_ERROR(db_->SetValue("local_changes", "0"));
+  CCFS_RETURN_IF_ERROR(db_->SetValue(kLocalChangesKey, "0"));
   base_.set_tarball(version);
   return Status::OK();
 }
 
 void Mount::FixUpContent(std::vector<NodeRecord>* nodes) {
   // After a crash the content files are the truth for sizes (writes only
-  // persist the size at fsync/flush); a vanished cached file is remote again.
+  // persist the size at fsync/flush). A file whose content file vanished is
+  // never recreated empty (an empty file would then replace the real one in
+  // the store): one the store has goes back to the store's version, one
+  // created here is left out of the tree, and both are logged.
+  const std::map<std::string, BaseTranscript> base_transcripts = base_.transcripts();
+  std::vector<NodeRecord> kept;
+  kept.reserve(nodes->size());
   for (NodeRecord& n : *nodes) {
-    if (n.type != NodeType::kFile || n.state == ContentState::kRemote) continue;
+    if (n.type != NodeType::kFile || n.state == ContentState::kRemote) {
+      kept.push_back(std::move(n));
+      continue;
+    }
     struct stat st;
     std::string path = cache_.ContentPath(n.ino);
     bool changed = false;
     if (::stat(path.c_str(), &st) != 0) {
-      if (n.state == ContentState::kCached && n.origin_kind != OriginKind::kNone) {
-        n.state = ContentState::kRemote;
-      } else {
-        spdlog::error("content of {} (inode {}) is missing from the cache; it is now empty", n.name,
-                      n.ino);
-        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        if (fd >= 0) ::close(fd);
-        n.size = 0;
-        n.state = ContentState::kDirty;
+      if (n.origin_kind == OriginKind::kNone) {
+        spdlog::error(
+            "content of {} (inode {}), created here, is missing from the cache after a crash; it "
+            "is left out of the tree and of the next flush",
+            n.name, n.ino);
+        Status s = db_->DeleteNode(n.ino);
+        if (!s.ok()) spdlog::error("dropping inode {}: {}", n.ino, s.ToString());
+        continue;
+      }
+      if (n.state == ContentState::kDirty) {
+        spdlog::error(
+            "content of {} (inode {}) is missing from the cache after a crash; its local changes "
+            "are lost and the store's version ({}) stays",
+            n.name, n.ino, n.origin_path);
+      }
+      n.state = ContentState::kRemote;
+      // The size the store's version has (the dirty one was ours).
+      if (n.origin_kind == OriginKind::kTarball) {
+        if (const TarEntry* e = base_.tarball()->Find(n.origin_path)) n.size = e->size;
+      } else if (auto t = base_transcripts.find(n.origin_path); t != base_transcripts.end()) {
+        n.size = t->second.size;
       }
       changed = true;
     } else if (static_cast<uint64_t>(st.st_size) != n.size) {
@@ -300,7 +302,9 @@ void Mount::FixUpContent(std::vector<NodeRecord>* nodes) {
       Status s = db_->PutNode(n);
       if (!s.ok()) spdlog::error("fixing inode {}: {}", n.ino, s.ToString());
     }
+    kept.push_back(std::move(n));
   }
+  *nodes = std::move(kept);
 }
 
 void Mount::CollectGarbage(const std::vector<NodeRecord>& nodes) {
@@ -327,8 +331,6 @@ Status Mount::StartSessionIndex() {
   MountSessionsOptions so;
   so.db_path = cache_.root() + "/sessions.db";
   so.workspace = options_.workspace;
-  // Lazy mounts (`ccfs exec` turns) fetch the store's transcripts only when asked.
-  so.index_store_at_start = options_.hydrate == HydrateMode::kBackground;
   CCFS_ASSIGN_OR_RETURN(sessions_, MountSessions::Start(so, store_.get(), watch_.get()));
   return Status::OK();
 }
@@ -341,18 +343,7 @@ Status Mount::Start() {
   std::string opts = "fsname=ccfs:" + options_.workspace + ",subtype=ccfs,default_permissions";
   if (options_.read_only) opts += ",ro";
   if (options_.allow_other) opts += ",allow_other";
-  const char* argv[] = {"ccfs", "-o", opts.c_str()};
-  fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
-  const fuse_lowlevel_ops& ops = FuseOperations();
-  session_ = fuse_session_new(&args, &ops, sizeof(ops), &fuse_ctx_);
-  fuse_opt_free_args(&args);  // libfuse may have copied them into its own allocation
-  if (session_ == nullptr) return Status::IOError("fuse_session_new failed");
-  if (fuse_session_mount(session_, options_.mountpoint.c_str()) != 0) {
-    fuse_session_destroy(session_);
-    session_ = nullptr;
-    return Status::IOError("cannot mount on " + options_.mountpoint +
-                           " (is /dev/fuse available and the directory not in use?)");
-  }
+  CCFS_RETURN_IF_ERROR(fuse_.Mount(FuseOperations(), &fuse_ctx_, opts, options_.mountpoint));
   auto socket = ControlSocketPath(options_.mountpoint);
   CCFS_RETURN_IF_ERROR(socket.status());
   auto server = ControlServer::Start(
@@ -360,23 +351,11 @@ Status Mount::Start() {
         HandleControl(req, std::move(conn));
       });
   if (!server.ok()) {
-    fuse_session_unmount(session_);
-    fuse_session_destroy(session_);
-    session_ = nullptr;
+    fuse_.Close();
     return server.status();
   }
   control_ = std::move(server).value();
-  loop_ = std::thread([this] {
-    fuse_loop_config* cfg = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(options_.max_threads));
-    fuse_loop_cfg_set_clone_fd(cfg, 0);
-    int rc = fuse_session_loop_mt(session_, cfg);
-    fuse_loop_cfg_destroy(cfg);
-    if (rc != 0) spdlog::warn("fuse loop ended with {}", rc);
-    std::lock_guard<std::mutex> lock(mu_);
-    loop_done_ = true;
-    cv_.notify_all();
-  });
+  fuse_.StartLoop(options_.max_threads);
   if (options_.hydrate == HydrateMode::kBackground) hydrator_->StartBackground();
   if (!options_.read_only && table_->has_changes()) {
     auto recovery = std::make_unique<RecoveryFlush>(
@@ -389,21 +368,9 @@ Status Mount::Start() {
   return Status::OK();
 }
 
-void Mount::WaitUntilUnmounted() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return loop_done_; });
-  lock.unlock();
-  if (loop_.joinable()) loop_.join();
-}
+void Mount::WaitUntilUnmounted() { fuse_.WaitUntilUnmounted(); }
 
-Status Mount::RequestUnmount(bool lazy_if_busy) {
-  const std::string& mp = options_.mountpoint;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (loop_done_) return Status::OK();
-  }
-  return UnmountFuse(mp, lazy_if_busy);
-}
+Status Mount::RequestUnmount(bool lazy_if_busy) { return fuse_.RequestUnmount(lazy_if_busy); }
 
 void Mount::SyncKernelCache() {
   // Dirty pages of the writeback cache reach us only when the kernel writes
@@ -420,12 +387,7 @@ Status Mount::Flush(const FlushOptions& options, FlushReport* report) {
     report->nothing_to_flush = true;
     return Status::OK();
   }
-  bool mounted;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    mounted = session_ != nullptr && !loop_done_;
-  }
-  if (mounted) SyncKernelCache();
+  if (fuse_.serving()) SyncKernelCache();
   // Nothing to write needs no lease (an unchanged mount whose lease was lost unmounts cleanly).
   Status s = lease_ && table_->has_changes() ? lease_->CheckBeforeFlush() : Status::OK();
   if (s.ok()) s = flusher_->Flush(options, report);
@@ -435,9 +397,8 @@ Status Mount::Flush(const FlushOptions& options, FlushReport* report) {
     std::lock_guard<std::mutex> lock(mu_);
     last_flush_ = FlushResultJson(s, *report);
     last_flush_["at_unix"] = NowNs() / 1000000000;
-    mounted = !loop_done_;
   }
-  if (mounted && options_.hydrate == HydrateMode::kBackground) hydrator_->StartBackground();
+  if (!fuse_.ended() && options_.hydrate == HydrateMode::kBackground) hydrator_->StartBackground();
   return s;
 }
 
@@ -501,12 +462,7 @@ void Mount::HandleSessionsRequest(const nlohmann::json& request, ControlConnecti
   if (auto it = request.find("timeout_ms"); it != request.end() && it->is_number_integer()) {
     timeout_ms = std::clamp<int64_t>(it->get<int64_t>(), 0, 60000);
   }
-  bool mounted;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    mounted = session_ != nullptr && !loop_done_;
-  }
-  if (mounted) SyncKernelCache();  // appends still in the page cache reach the index too
+  if (fuse_.serving()) SyncKernelCache();  // appends still in the page cache reach the index too
   Status s = sessions_->CatchUp(std::chrono::milliseconds(timeout_ms));
   nlohmann::json reply = {{"ok", s.ok()}, {"index", sessions_->db_path()}};
   if (!s.ok()) reply["error"] = s.ToString();

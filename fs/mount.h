@@ -6,12 +6,10 @@
 // end of `ccfs exec`) and flushes what changed.
 #pragma once
 
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "fs/base_version.h"
@@ -22,13 +20,12 @@
 #include "fs/filesystem.h"
 #include "fs/flusher.h"
 #include "fs/fuse_ops.h"
+#include "fs/fuse_session.h"
 #include "fs/hydrator.h"
 #include "fs/inode_table.h"
 #include "fs/meta_db.h"
 #include "store/object_store.h"
 #include "store/unique_fd.h"
-
-struct fuse_session;
 
 namespace ccfs {
 
@@ -118,12 +115,9 @@ class Mount {
   std::unique_ptr<Flusher> flusher_;
   FuseContext fuse_ctx_;
 
-  fuse_session* session_ = nullptr;
-  std::thread loop_;
+  FuseSession fuse_;
   std::unique_ptr<ControlServer> control_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool loop_done_ = false;
+  std::mutex mu_;  // guards the fields below
   std::vector<std::shared_ptr<ControlConnection>> exit_waiters_;
   nlohmann::json last_flush_;
   int64_t started_ns_ = 0;

@@ -34,10 +34,6 @@ Result<std::unique_ptr<MountSessions>> MountSessions::Start(const MountSessionsO
   if (!index.ok()) return index.status().Annotate("session index");
   std::unique_ptr<MountSessions> m(
       new MountSessions(options, store, watch, std::move(index).value()));
-  if (options.index_store_at_start) {
-    m->store_wanted_ = true;
-    m->requested_ = 1;  // the start pass
-  }
   TranscriptSubscriber sub;
   MountSessions* raw = m.get();
   sub.grew = [raw](const std::string& rel) { raw->OnGrew(rel); };

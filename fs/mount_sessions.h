@@ -19,9 +19,10 @@
 //    content file; a clean local copy gets the store's ETag recorded, so it
 //    is not fetched again if it goes back to remote. Nothing the store lacks
 //    is ever dropped: transcripts created here and not flushed stay. Done
-//    at start (in the background: the tree never waits), or at the first
-//    catch-up for lazy mounts (`ccfs exec` turns move only the bytes they
-//    touch).
+//    at the first catch-up, not at start: a lazy mount (`ccfs exec` turn)
+//    moves only the bytes it touches, and a background mount's hydrator is
+//    fetching the same transcripts already (by the first request, those it
+//    brought in are local and read from disk, not downloaded twice).
 //  - names moved or went away: remembered; the next catch-up reconciles
 //    (and fetches a remote transcript moved to a new name under it).
 #pragma once
@@ -46,8 +47,6 @@ namespace ccfs {
 struct MountSessionsOptions {
   std::string db_path;  // <cache>/sessions.db
   std::string workspace;
-  // false: the store's transcripts are indexed at the first CatchUp instead.
-  bool index_store_at_start = true;
 };
 
 class MountSessions {

@@ -84,19 +84,10 @@ void TranscriptWatch::OnNamesChanged() {
 }
 
 std::string TranscriptWatch::LocalPath(const std::string& rel) const {
-  uint64_t ino = kRootIno;
   NodeInfo node;
-  size_t pos = 0;
-  while (pos <= rel.size()) {
-    size_t slash = rel.find('/', pos);
-    if (slash == std::string::npos) slash = rel.size();
-    std::string name = rel.substr(pos, slash - pos);
-    if (name.empty() || table_->Lookup(ino, name, /*count_lookup=*/false, &node) != 0) return "";
-    ino = node.ino;
-    pos = slash + 1;
-  }
+  if (rel.empty() || table_->Resolve(rel, &node) != 0) return "";
   if (node.type != NodeType::kFile || node.state == ContentState::kRemote) return "";
-  return content_->Path(ino);
+  return content_->Path(node.ino);
 }
 
 }  // namespace ccfs

@@ -85,8 +85,11 @@ class ObjectStore {
   virtual Status Get(const std::string& key, const GetOptions& opts, const ByteSink& sink,
                      ObjectInfo* info) = 0;
 
-  // Uploads the file at `local_path` (streamed; multipart above the
-  // backend's threshold). `info`, if given, receives the new ETag and size.
+  // Uploads the file at `local_path` (streamed). `info`, if given, receives
+  // the new ETag and size. A conditional upload (If-Match / If-None-Match)
+  // is always one PUT, whose condition the store checks atomically with the
+  // write; only unconditional uploads above the backend's threshold go
+  // multipart (see StoreOptions::max_conditional_put).
   virtual Status PutFile(const std::string& key, const std::string& local_path,
                          const PutOptions& opts, ObjectInfo* info) = 0;
 
@@ -125,8 +128,15 @@ struct StoreOptions {
   int max_retries = 5;     // attempts after the first for retryable errors
   int connect_timeout_ms = 5000;
   int request_timeout_ms = 0;  // 0 = no overall limit (large bodies); low-speed limit still applies
+  // Unconditional uploads above this go multipart (new objects nobody else
+  // writes). Conditional ones never do: RGW 16.2 ignores conditions on
+  // CompleteMultipartUpload, so a composed write could silently replace a
+  // version another writer committed while the parts were uploading.
   uint64_t multipart_threshold = 64ull << 20;
   uint64_t multipart_part_size = 16ull << 20;
+  // The largest conditional upload: S3's single-PUT limit (5 GiB). Larger
+  // conditional uploads are refused with an error naming the limit.
+  uint64_t max_conditional_put = 5ull << 30;
 };
 
 // Opens "s3://bucket[/prefix]" or "file:///abs/dir" (the directory is

@@ -11,34 +11,6 @@ namespace {
 constexpr uint64_t kMinPartSize = 5ull << 20;
 constexpr uint64_t kMaxParts = 10000;
 
-// Refuses early, before megabytes move, when the precondition already fails.
-Status CheckPreconditionEarly(S3Client& client, const std::string& key, const PutOptions& opts) {
-  if (opts.if_match.empty() && !opts.if_none_match_any) return Status::OK();
-  const std::string url = client.ObjectUrl(key);
-  S3Response head;
-  Status s = client.Execute({.method = "HEAD", .key = key}, &head);
-  if (s.IsNotFound()) {
-    if (!opts.if_match.empty()) {
-      return Status::PreconditionFailed("s3 PUT " + url + ": If-Match " + opts.if_match +
-                                        " but the object does not exist")
-          .WithHttpStatus(412);
-    }
-    return Status::OK();
-  }
-  if (!s.ok()) return s;
-  if (opts.if_none_match_any) {
-    return Status::PreconditionFailed("s3 PUT " + url + ": If-None-Match: * but the object exists")
-        .WithHttpStatus(412);
-  }
-  const std::string etag = UnquoteEtag(head.Header("etag"));
-  if (etag != opts.if_match) {
-    return Status::PreconditionFailed("s3 PUT " + url + ": If-Match " + opts.if_match +
-                                      " but the object's ETag is " + etag)
-        .WithHttpStatus(412);
-  }
-  return Status::OK();
-}
-
 class MultipartUpload {
  public:
   MultipartUpload(S3Client& client, const std::string& key) : client_(client), key_(key) {}
@@ -85,15 +57,13 @@ class MultipartUpload {
     return Status::OK();
   }
 
-  Status Complete(const PutOptions& opts, ObjectInfo* info) {
+  Status Complete(ObjectInfo* info) {
     const std::string xml = CompleteMultipartUploadXml(parts_);
     S3Response resp;
     Status s = client_.Execute({.method = "POST",
                                 .key = key_,
                                 .query = {{"uploadId", upload_id_}},
                                 .headers = {{"Content-Type", "application/xml"}},
-                                .if_match = opts.if_match,
-                                .if_none_match_any = opts.if_none_match_any,
                                 .body = &xml},
                                &resp);
     // S3 can answer 200 and still report an error in the body.
@@ -101,15 +71,10 @@ class MultipartUpload {
     if (s.ok() && ParseS3Error(resp.body, &error)) {
       std::string msg = "s3 POST " + client_.ObjectUrl(key_) +
                         " (complete multipart): " + error.code + " " + error.message;
-      if (error.code == "PreconditionFailed" || error.code == "ConditionalRequestConflict") {
-        s = Status::PreconditionFailed(msg).WithHttpStatus(412);
-      } else {
-        s = Status::Unavailable(msg).WithHttpStatus(resp.status);
-      }
+      s = Status::Unavailable(msg).WithHttpStatus(resp.status);
     }
     std::string etag = UnquoteEtag(XmlText(resp.body, "ETag"));
-    if (!s.ok() && resp.attempts > 1 && predictable_ &&
-        (resp.status == 404 || s.IsPreconditionFailed())) {
+    if (!s.ok() && resp.attempts > 1 && predictable_ && resp.status == 404) {
       // An earlier attempt may have completed the upload and lost its
       // response: then the object now carries exactly our ETag.
       S3Response head;
@@ -165,7 +130,11 @@ Status MultipartPutFile(S3Client& client, const std::string& key, int fd, uint64
   part_size = std::max(part_size, kMinPartSize);
   while ((size + part_size - 1) / part_size > kMaxParts) part_size *= 2;
 
-  CCFS_RETURN_IF_ERROR(CheckPreconditionEarly(client, key, opts));
+  if (!opts.if_match.empty() || opts.if_none_match_any) {
+    return Status::InvalidArgument("s3 PUT " + client.ObjectUrl(key) +
+                                   ": a multipart upload cannot carry a condition that every "
+                                   "store enforces; conditional writes are single PUTs");
+  }
   MultipartUpload upload(client, key);
   CCFS_RETURN_IF_ERROR(upload.Initiate(opts.content_type));
   int number = 1;
@@ -174,7 +143,7 @@ Status MultipartPutFile(S3Client& client, const std::string& key, int fd, uint64
     if (size == 0) break;
   }
   ObjectInfo done;
-  CCFS_RETURN_IF_ERROR(upload.Complete(opts, &done));
+  CCFS_RETURN_IF_ERROR(upload.Complete(&done));
   if (info != nullptr) {
     info->etag = done.etag;
     info->size = size;

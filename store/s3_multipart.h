@@ -15,12 +15,11 @@ namespace ccfs {
 // parts of `part_size` (raised to S3's 5 MiB minimum, and as needed to stay
 // within 10,000 parts).
 //
-// Preconditions (If-Match / If-None-Match: *) are checked with a HEAD before
-// any part is sent, and sent again on CompleteMultipartUpload. AWS enforces
-// them there atomically; RGW 16.2 ignores them on Complete, so on RGW only
-// the early check holds and a concurrent writer in between can be
-// overwritten. Callers needing a strict conditional write on RGW must use a
-// single PUT (keep the file under StoreOptions::multipart_threshold).
+// Unconditional only: `opts` with If-Match or If-None-Match is refused with
+// InvalidArgument. Whether a store enforces conditions on
+// CompleteMultipartUpload is never assumed (AWS does; RGW 16.2 ignores them,
+// so a stale If-Match there completes and replaces a newer version). Writes
+// that must be conditional are single PUTs (S3Store::PutFile).
 Status MultipartPutFile(S3Client& client, const std::string& key, int fd, uint64_t size,
                         uint64_t part_size, const PutOptions& opts, ObjectInfo* info);
 

@@ -93,7 +93,17 @@ class S3Store : public ObjectStore {
     if (fstat(fd.get(), &st) != 0) return Status::FromErrno("stat " + local_path, errno);
     if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(local_path + " is not a regular file");
     const uint64_t size = static_cast<uint64_t>(st.st_size);
-    if (size > opts_.multipart_threshold) {
+    const bool conditional = !opts.if_match.empty() || opts.if_none_match_any;
+    if (conditional && size > opts_.max_conditional_put) {
+      return Status::NotSupported(
+          "cannot write " + std::to_string(size) + " bytes to " + client_.ObjectUrl(FullKey(key)) +
+          " conditionally: a conditional write must be a single PUT, and S3 limits one PUT to " +
+          std::to_string(opts_.max_conditional_put) +
+          " bytes (a multipart upload's condition is not enforced by every store, so it could "
+          "overwrite another writer's version); make the workspace smaller or move the large "
+          "file out of it");
+    }
+    if (!conditional && size > opts_.multipart_threshold) {
       Status s = MultipartPutFile(client_, FullKey(key), fd.get(), size, opts_.multipart_part_size,
                                   opts, info);
       if (s.ok() && info != nullptr) info->key = key;

@@ -31,7 +31,7 @@ const char* CodeName(Status::Code c) {
 }  // namespace
 
 Status Status::FromErrno(const std::string& context, int err) {
-  return IOError(context + ": " + std::strerror(err));
+  return IOError(context + ": " + std::strerror(err)).WithErrno(err);
 }
 
 std::string Status::ToString() const {
@@ -46,6 +46,7 @@ Status Status::Annotate(const std::string& context) const {
   if (ok()) return *this;
   Status s(code_, context + ": " + msg_);
   s.http_status_ = http_status_;
+  s.errno_ = errno_;
   return s;
 }
 

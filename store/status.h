@@ -51,6 +51,7 @@ class Status {
   bool IsUnavailable() const { return code_ == Code::kUnavailable; }
   bool IsPermissionDenied() const { return code_ == Code::kPermissionDenied; }
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
+  bool IsNotSupported() const { return code_ == Code::kNotSupported; }
   Code code() const { return code_; }
   const std::string& message() const { return msg_; }
 
@@ -58,6 +59,13 @@ class Status {
   int http_status() const { return http_status_; }
   Status& WithHttpStatus(int s) {
     http_status_ = s;
+    return *this;
+  }
+  // The errno behind a local failure (ENOSPC when a disk is full), 0 when
+  // none; FUSE replies use it instead of a blanket EIO.
+  int sys_errno() const { return errno_; }
+  Status& WithErrno(int e) {
+    errno_ = e;
     return *this;
   }
 
@@ -71,7 +79,14 @@ class Status {
   Code code_ = Code::kOk;
   std::string msg_;
   int http_status_ = 0;
+  int errno_ = 0;
 };
+
+// The errno a local failure carries (ENOSPC for a full disk), else `fallback`:
+// what a FUSE reply sends for it.
+inline int ErrnoOr(const Status& s, int fallback) {
+  return s.sys_errno() != 0 ? s.sys_errno() : fallback;
+}
 
 // Result<T>: a value or the Status that explains why there is none.
 template <typename T>

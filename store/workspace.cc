@@ -9,9 +9,11 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "store/content_hash.h"
+#include "store/lease.h"
 #include "store/local_file.h"
 #include "store/pack_dir.h"
 #include "store/parallel.h"
@@ -94,6 +96,26 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
   if (::stat(dir.c_str(), &st) != 0) return Status::FromErrno("push: " + dir, errno);
   if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("push: " + dir + " is not a directory");
 
+  // The lease first: while another writer holds the workspace, even a push
+  // that names the right ETag would race that writer's next flush.
+  std::optional<Lease> lease;
+  std::optional<LeaseKeeper> keeper;
+  if (!opts.ignore_lease && opts.lease_ttl_seconds > 0) {
+    LeaseOptions lo;
+    lo.ttl_seconds = opts.lease_ttl_seconds;
+    LeaseHolder holder;
+    auto taken = Lease::Acquire(store, workspace, lo, &holder);
+    if (taken.status().IsPreconditionFailed() && !holder.holder_id.empty()) {
+      return Status::Unavailable("workspace '" + workspace + "' is held writable by " +
+                                 holder.Describe() +
+                                 "; unmount it there or wait for its lease to expire, or push "
+                                 "with --ignore-lease (the mount's next flush then merges)");
+    }
+    CCFS_RETURN_IF_ERROR(taken.status().Annotate("push: taking the lease"));
+    lease.emplace(std::move(taken).value());
+    keeper.emplace(&*lease);
+  }
+
   PutOptions tar_put;
   CCFS_RETURN_IF_ERROR(TarballPrecondition(store, workspace, opts, &tar_put));
 
@@ -139,8 +161,22 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
     }
     PutOptions po;
     po.content_type = "application/x-ndjson";
-    CCFS_RETURN_IF_ERROR(store.PutFile(TranscriptKey(workspace, t.rel), path, po, nullptr)
-                             .Annotate("push: uploading " + t.rel));
+    if (!opts.force) {
+      if (it != remote.end()) {
+        po.if_match = it->second.etag;  // replace only the version listed
+      } else {
+        po.if_none_match_any = true;  // create only
+      }
+    }
+    Status put = store.PutFile(TranscriptKey(workspace, t.rel), path, po, nullptr);
+    if (put.IsPreconditionFailed()) {
+      return Status::PreconditionFailed(
+                 "transcript " + t.rel + " of workspace '" + workspace +
+                 "' was written by someone else during this push; nothing was replaced. Pull, "
+                 "merge and push again, or push with --force")
+          .WithHttpStatus(put.http_status());
+    }
+    CCFS_RETURN_IF_ERROR(put.Annotate("push: uploading " + t.rel));
     std::lock_guard<std::mutex> lock(mu);
     ++result->transcripts_uploaded;
     result->transcript_bytes += t.size;
@@ -148,6 +184,11 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
   });
   CCFS_RETURN_IF_ERROR(up);
 
+  if (keeper && keeper->lost()) {
+    return Status::Unavailable("push: lost the lease on workspace '" + workspace +
+                               "' before committing (" + keeper->loss_reason().ToString() +
+                               "); nothing was replaced except transcripts");
+  }
   ObjectInfo put_info;
   tar_put.content_type = "application/gzip";
   Status put = store.PutFile(TarballKey(workspace), tarball.path(), tar_put, &put_info);

@@ -16,8 +16,15 @@ namespace ccfs {
 struct PushOptions {
   // Replace the workspace only if its tarball still has this ETag.
   std::string if_match;
-  // Replace whatever is there (unconditional PUT).
+  // Replace whatever version is there (unconditional PUTs). Does not
+  // override the lease: see ignore_lease.
   bool force = false;
+  // Push although another writer (a writable mount, `ccfs exec`, another
+  // push) holds the workspace's lease. Without it such a push is refused
+  // with Unavailable naming the holder; the push holds the lease itself
+  // while it runs (ttl lease_ttl_seconds, renewed; 0 = take none).
+  bool ignore_lease = false;
+  int lease_ttl_seconds = 30;
   // Where the tarball is built before upload ("" = $TMPDIR or /tmp).
   std::string temp_dir;
   size_t parallel_uploads = 8;
@@ -35,11 +42,14 @@ struct PushResult {
 };
 
 // Stores `dir` as workspace `workspace`: transcripts (projects/**/*.jsonl) as
-// their own objects, the rest as one seekable tarball. Creating uses
-// If-None-Match: *; replacing needs opts.if_match or opts.force, otherwise
-// PreconditionFailed says what to do. Transcripts go up before the tarball
-// (the commit point); stale remote transcripts are deleted only after the
-// tarball PUT succeeded, so a refused push deletes nothing.
+// their own objects, the rest as one seekable tarball. Replacing needs
+// opts.if_match or opts.force, otherwise PreconditionFailed says what to do.
+// Unless forced, every object is written conditionally: If-None-Match: * for
+// what it creates, If-Match on the listed ETag for a transcript it replaces,
+// If-Match on the given ETag for the tarball, each a single PUT the store
+// checks atomically. Transcripts go up before the tarball (the commit
+// point); stale remote transcripts are deleted only after the tarball PUT
+// succeeded, so a refused push deletes nothing.
 Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::string& workspace,
                      const PushOptions& opts, PushResult* result);
 

@@ -10,27 +10,14 @@
 source "$(dirname "$0")/lib.sh"
 require_s3
 
-PROXY="$CCFS_SOURCE_DIR/tests/tools/fault_proxy.py"
 direct=$AWS_ENDPOINT_URL
+PROXY="$CCFS_SOURCE_DIR/tests/tools/fault_proxy.py"
 upstream=${direct#http://}
 upstream=${upstream%%/*}
-
-python3 "$PROXY" --upstream "$upstream" --port-file "$T/proxy.port" \
-  --control-port-file "$T/proxy.ctl" --parent-pid $$ --max-runtime 600 --log "$T/faults.log" &
-proxy_pid=$!
-on_exit "kill $proxy_pid 2>/dev/null; wait $proxy_pid 2>/dev/null"
-for _ in $(seq 100); do [[ -s $T/proxy.port && -s $T/proxy.ctl ]] && break; sleep 0.1; done
-[[ -s $T/proxy.port ]] || fail "fault proxy did not start"
-port=$(cat "$T/proxy.port")
-ctl=$(cat "$T/proxy.ctl")
-
-via_proxy() { AWS_ENDPOINT_URL="http://127.0.0.1:$port" "$@"; }
-set_faults() { curl -sf --max-time 5 -X POST --data "$1" "http://127.0.0.1:$ctl/config" >/dev/null; }
-# pstat EXPR: a Python expression over the proxy's /stats JSON `s`.
-pstat() {
-  curl -sf --max-time 5 "http://127.0.0.1:$ctl/stats" |
-    python3 -c 'import json,sys; s=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
-}
+start_fault_proxy 600
+via_proxy() { AWS_ENDPOINT_URL=$PROXY_URL "$@"; }
+set_faults() { proxy_config "$1"; }
+pstat() { proxy_stat "$1"; }
 now() { date +%s.%N; }
 # ge A B: A >= B for decimals.
 ge() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' "$1" "$2"; }

@@ -46,3 +46,27 @@ s3_store() { echo "s3://$CCFS_TEST_S3_BUCKET/it-$(basename "$0" .sh)-$$-$RANDOM"
 gen_workspace() {
   python3 "$GEN" "$1" --size "$2" --seed "${3:-1}" >/dev/null
 }
+
+# start_fault_proxy: tests/tools/fault_proxy.py between ccfs and the RGW at
+# $AWS_ENDPOINT_URL, stopped on exit. Sets PROXY_URL (point AWS_ENDPOINT_URL
+# at it to go through the proxy) and PROXY_CTL (its control URL).
+start_fault_proxy() {
+  local upstream=${AWS_ENDPOINT_URL#http://}
+  upstream=${upstream%%/*}
+  python3 "$CCFS_SOURCE_DIR/tests/tools/fault_proxy.py" --upstream "$upstream" \
+    --port-file "$T/proxy.port" --control-port-file "$T/proxy.ctl" --parent-pid $$ \
+    --max-runtime "${1:-900}" --log "$T/faults.log" &
+  local pid=$!
+  on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+  for _ in $(seq 100); do [[ -s $T/proxy.port && -s $T/proxy.ctl ]] && break; sleep 0.1; done
+  [[ -s $T/proxy.port && -s $T/proxy.ctl ]] || fail "fault proxy did not start"
+  PROXY_URL="http://127.0.0.1:$(cat "$T/proxy.port")"
+  PROXY_CTL="http://127.0.0.1:$(cat "$T/proxy.ctl")"
+}
+# proxy_config JSON: replaces the proxy's fault config (and its counters).
+proxy_config() { curl -sf --max-time 5 -X POST --data "$1" "$PROXY_CTL/config" >/dev/null; }
+# proxy_stat EXPR: a Python expression over the proxy's /stats JSON `s`.
+proxy_stat() {
+  curl -sf --max-time 5 "$PROXY_CTL/stats" |
+    python3 -c 'import json,sys; s=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
+}

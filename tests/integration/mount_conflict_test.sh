@@ -27,7 +27,20 @@ cp -a "$T/src" "$T/other"
 echo "their change" >"$T/other/theirs.txt"
 etag=$("$CCFS" ls --store "$STORE" --json | python3 -c \
   'import json,sys; print(next(w["etag"] for w in json.load(sys.stdin) if w["workspace"]==sys.argv[1]))' "$WS")
-check "the other machine pushes" "$CCFS" push "$T/other" "$WS" --store "$STORE" --if-match "$etag" >/dev/null
+# The mount holds the lease: a push is refused, naming the holder, even
+# with the right ETag or --force; --ignore-lease overrides it.
+for flags in "--if-match $etag" "--force"; do
+  set +e
+  # shellcheck disable=SC2086 # two words on purpose
+  "$CCFS" push "$T/other" "$WS" --store "$STORE" $flags >/dev/null 2>"$T/push.err"
+  rc=$?
+  set -e
+  [[ $rc == 1 ]] || fail "push $flags under a live mount's lease exited $rc, not 1: $(cat "$T/push.err")"
+  grep -q "is held writable by .*(pid $(cat "$mnt.pid"))" "$T/push.err" ||
+    fail "refusal does not name the holder: $(cat "$T/push.err")"
+  grep -q -- "--ignore-lease" "$T/push.err" || fail "refusal does not say how to override: $(cat "$T/push.err")"
+done
+check "the other machine pushes" "$CCFS" push "$T/other" "$WS" --store "$STORE" --if-match "$etag" --ignore-lease >/dev/null
 
 set +e
 "$CCFS" flush "$mnt" 2>"$T/flush.err"

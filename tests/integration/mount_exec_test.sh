@@ -50,7 +50,7 @@ cp -a "$T/src" "$T/other"
 echo other >"$T/other/other.txt"
 "$CCFS" exec "$WS" --store "$STORE" --cache "$T/exec-cache" -- bash -c '
   echo "turn output" >"$CLAUDE_CONFIG_DIR/turn.txt"
-  "$CCFS" push "'"$T"'/other" "'"$WS"'" --store "'"$STORE"'" --force >/dev/null' 2>"$T/exec.err" ||
+  "$CCFS" push "'"$T"'/other" "'"$WS"'" --store "'"$STORE"'" --force --ignore-lease >/dev/null' 2>"$T/exec.err" ||
   fail "exec whose workspace moved on did not merge: $(cat "$T/exec.err")"
 check "pull merged" "$CCFS" pull "$WS" "$T/merged" --store "$STORE" >/dev/null
 [[ $(cat "$T/merged/turn.txt") == "turn output" ]] || fail "the turn's change is not in the store"

@@ -29,9 +29,21 @@ retried request is not hit by the same rule again unless the counter says so:
                                  with a few retries always gets through, however
                                  its requests interleave
 
+Holding a request (to open a race window on purpose):
+
+  hold_match                 RE  a request whose request line matches this
+                                 regular expression (re.search) is forwarded
+                                 but for the last byte of its body (or, with
+                                 no body, not at all) and held there until
+                                 `POST /release` on the control port (or
+                                 hold_timeout_s, default 120): the server has
+                                 the request but cannot act on it yet
+  hold_max                   M   hold at most M requests (default 1)
+
 The config is JSON, given with --config or replaced at run time by
 `POST /config` on the control port; `GET /stats` returns counters of requests
-and of every fault injected. The proxy listens and connects only on loopback,
+and of every fault injected, and of holds (`holding`: requests held now,
+`held`: held so far, `held_lines`: their request lines). The proxy listens and connects only on loopback,
 exits when --parent-pid (default: its parent) dies or after --max-runtime
 seconds (default 900), and removes its port files on exit. Standard library
 only.
@@ -42,6 +54,7 @@ import ipaddress
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import struct
@@ -73,6 +86,9 @@ class Proxy:
         self.burst_left = 0
         self.bytes = {"up": 0, "down": 0}
         self.buckets = {"up": [0.0], "down": [0.0]}  # virtual clock per direction
+        self.held = 0  # requests held so far (hold_match)
+        self.held_lines = []
+        self.holding = []  # threading.Event per request held now
 
     def log(self, text):
         if self.log_file is not None:
@@ -86,11 +102,44 @@ class Proxy:
             self.counters = {}
             self.injected = {}
             self.burst_left = 0
+            self.held = 0
+            self.held_lines = []
 
     def stats(self):
         with self.lock:
             return {"requests": self.requests, "faults": dict(self.faults),
-                    "bytes": dict(self.bytes), "config": dict(self.config)}
+                    "bytes": dict(self.bytes), "config": dict(self.config),
+                    "held": self.held, "holding": len(self.holding),
+                    "held_lines": list(self.held_lines)}
+
+    def should_hold(self, request_line):
+        """An Event to wait on when this request is to be held, else None."""
+        with self.lock:
+            pattern = self.config.get("hold_match")
+            if not pattern or self.held >= int(self.config.get("hold_max", 1)):
+                return None
+            if re.search(pattern, request_line) is None:
+                return None
+            self.held += 1
+            self.held_lines.append(request_line)
+            return threading.Event()
+
+    def hold(self, event, request_line):
+        """Blocks until released (or hold_timeout_s)."""
+        with self.lock:
+            self.holding.append(event)
+            timeout = float(self.config.get("hold_timeout_s", 120))
+        self.log("hold %s" % request_line)
+        released = event.wait(timeout)
+        with self.lock:
+            self.holding.remove(event)
+        self.log("%s %s" % ("release" if released else "hold timed out", request_line))
+
+    def release(self):
+        with self.lock:
+            for event in self.holding:
+                event.set()
+            return len(self.holding)
 
     def _every(self, rule, eligible=True):
         """True when this is the Nth request the rule `rule_every` considered."""
@@ -332,13 +381,24 @@ class Connection:
                     continue
                 if latency_ms > 0:
                     time.sleep(latency_ms / 1000.0)
+                hold = self.proxy.should_hold(first) if fault is None else None
+                if hold is not None and not (framing[0] == "length" and framing[1] > 0):
+                    self.proxy.hold(hold, first)  # no body to cut short: hold it all
+                    hold = None
                 self.pending.put((method, fault))
                 self.send(self.upstream, block, "up")
                 cut = None
                 if fault == "reset_mid_request":
                     total = framing[1] if framing[0] == "length" else 2 * CHUNK
                     cut = [max(1, total // 2)]
-                self.relay_body(reader, self.upstream, framing, "up", cut)
+                if hold is not None:
+                    # All but the last byte: the server has the whole request
+                    # but cannot finish it until the hold is released.
+                    self.relay_body(reader, self.upstream, ("length", framing[1] - 1), "up")
+                    self.proxy.hold(hold, first)
+                    self.relay_body(reader, self.upstream, ("length", 1), "up")
+                else:
+                    self.relay_body(reader, self.upstream, framing, "up", cut)
         except Cut:
             self.close(reset=True)
         except (OSError, ValueError):
@@ -469,6 +529,9 @@ def main():
                 self._answer({"error": "unknown path"}, 404)
 
         def do_POST(self):
+            if self.path == "/release":
+                self._answer({"released": proxy.release()})
+                return
             if self.path != "/config":
                 self._answer({"error": "unknown path"}, 404)
                 return

@@ -187,18 +187,59 @@ TEST_F(FsInodeTableTest, SnapshotIsSortedDepthFirst) {
   EXPECT_EQ(Paths(), (std::vector<std::string>{"a", "b", "b/a", "b/z", "c"}));
 }
 
-TEST_F(FsInodeTableTest, FirstChangeIsReportedOnceUntilClean) {
-  int calls = 0;
-  table_->SetOnFirstChange([&] { ++calls; });
+TEST_F(FsInodeTableTest, LocalChangesFlagIsRecordedWithTheChange) {
+  auto flag = [&] {
+    std::string v;
+    return db_->GetValue(kLocalChangesKey, &v).ok() ? v : "<absent>";
+  };
   Make(kRootIno, "x");
+  EXPECT_EQ(flag(), "1");
   Make(kRootIno, "y");
-  EXPECT_EQ(calls, 1);
   EXPECT_TRUE(table_->MarkCleanIf(table_->change_count()));
   EXPECT_FALSE(table_->has_changes());
+  EXPECT_EQ(flag(), "0");
   uint64_t before = table_->change_count();
   Make(kRootIno, "z");
+  EXPECT_EQ(flag(), "1");
   EXPECT_FALSE(table_->MarkCleanIf(before));  // changed while "flushing"
-  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(flag(), "1");
+}
+
+// A change that cannot be recorded (the cache filesystem full: SQLite's
+// COMMIT fails) fails with ENOSPC and leaves the tree exactly as it was, in
+// memory and on disk; once there is room again the same change works.
+TEST_F(FsInodeTableTest, ChangesThatCannotBeRecordedFailAndChangeNothing) {
+  uint64_t d = Make(kRootIno, "d", NodeType::kDir);
+  uint64_t f = Make(d, "f");
+  Make(kRootIno, "keep");
+  db_->SetCommitFaultForTest(ENOSPC);
+  const std::vector<std::string> before = Paths();
+  NodeInfo n;
+  std::vector<uint64_t> dropped;
+  InodeTable::AttrChange mode;
+  mode.set_mode = true;
+  mode.mode = 0600;
+  mode.ctime_ns = 7;
+  EXPECT_EQ(table_->Create(kRootIno, "new-name-that-needs-a-new-row", NodeType::kFile, 0644, "", 2,
+                           &n),
+            ENOSPC);
+  EXPECT_EQ(table_->Remove(d, "f", false, 3, &dropped), ENOSPC);
+  EXPECT_EQ(table_->Rename(kRootIno, "keep", d, "moved-with-a-longer-name", 0, 4, &dropped),
+            ENOSPC);
+  EXPECT_EQ(table_->SetAttr(f, mode, &n), ENOSPC);
+  EXPECT_EQ(Paths(), before);
+  ASSERT_EQ(table_->Get(f, &n), 0);
+  EXPECT_EQ(n.mode, 0644u);
+  std::vector<NodeRecord> on_disk;
+  ASSERT_TRUE(db_->LoadNodes(&on_disk).ok());
+  EXPECT_EQ(on_disk.size(), 4u);  // root, d, d/f, keep: nothing half-written
+
+  db_->SetCommitFaultForTest(0);
+  EXPECT_EQ(table_->Remove(d, "f", false, 3, &dropped), 0);
+  EXPECT_EQ(table_->Rename(kRootIno, "keep", d, "moved-with-a-longer-name", 0, 4, &dropped), 0);
+  EXPECT_EQ(Paths(), (std::vector<std::string>{"d", "d/moved-with-a-longer-name"}));
+  ASSERT_TRUE(db_->LoadNodes(&on_disk).ok());
+  EXPECT_EQ(on_disk.size(), 3u);
 }
 
 }  // namespace

@@ -137,7 +137,7 @@ class FsMountSessionsTest : public ::testing::Test {
 };
 
 TEST_F(FsMountSessionsTest, StoreTranscriptsAreIndexedWithoutHydratingThem) {
-  auto m = Open(HydrateMode::kBackground);  // indexes the store at start
+  auto m = Open(HydrateMode::kBackground);  // the catch-up indexes the store
   ASSERT_NE(m, nullptr);
   auto sessions = Sessions(*m);
   ASSERT_EQ(sessions.count(kStored), 1u);

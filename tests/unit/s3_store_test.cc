@@ -18,6 +18,7 @@
 #include <random>
 #include <thread>
 
+#include "store/content_hash.h"
 #include "store/object_store.h"
 #include "tests/unit/scoped_env.h"
 
@@ -340,18 +341,48 @@ TEST_F(S3StoreTest, MultipartUploadOfLargeFile) {
   EXPECT_EQ(Read("mp/big.bin", Range((5 << 20) - 3, 6)),
             data.substr((5 << 20) - 3, 6));  // across a part boundary
 
-  // Preconditions: a create-only upload over an existing key is refused
-  // before any part is sent; one conditional on the current ETag works.
+  // Conditional uploads over the multipart threshold are single PUTs, whose
+  // condition the store enforces atomically (RGW ignores conditions on
+  // CompleteMultipartUpload): create-only over an existing key and a stale
+  // If-Match are refused, the current ETag replaces it in one request.
   PutOptions create;
   create.if_none_match_any = true;
-  const uint64_t sent_before = store->stats().bytes_sent;
   s = store->PutFile("mp/big.bin", path, create, nullptr);
   EXPECT_TRUE(s.IsPreconditionFailed()) << s.ToString();
-  EXPECT_EQ(store->stats().bytes_sent, sent_before);
+  const std::string changed = RandomBytes(20 << 20, 4);
+  const std::string changed_path = WriteFile("big2", changed);
   PutOptions match;
   match.if_match = info.etag;
-  s = store->PutFile("mp/big.bin", path, match, &info);
-  EXPECT_TRUE(s.ok()) << s.ToString();
+  ObjectInfo replaced;
+  s = store->PutFile("mp/big.bin", changed_path, match, &replaced);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ObjectInfo now_head;
+  ASSERT_TRUE(store->Head("mp/big.bin", &now_head).ok());
+  EXPECT_EQ(now_head.etag, HashBytes(changed).md5_hex);  // a single-part ETag: no "-N"
+  EXPECT_EQ(replaced.etag, now_head.etag);
+  s = store->PutFile("mp/big.bin", path, match, nullptr);     // info.etag is stale now
+  EXPECT_TRUE(s.IsPreconditionFailed()) << s.ToString();
+  std::string now;
+  ASSERT_TRUE(GetToString(*store, "mp/big.bin", {}, &now).ok());
+  EXPECT_TRUE(now == changed) << "a refused conditional upload changed the object";
+}
+
+TEST_F(S3StoreTest, ConditionalUploadOverTheSinglePutLimitIsRefused) {
+  StoreOptions opts;
+  opts.max_conditional_put = 1 << 20;  // stands in for S3's 5 GiB
+  auto store = Open("s3://" + bucket_ + "/" + prefix_, opts);
+  ASSERT_NE(store, nullptr);
+  const std::string path = WriteFile("over", RandomBytes((1 << 20) + 1, 5));
+  PutOptions create;
+  create.if_none_match_any = true;
+  Status s = store->PutFile("limit/over.bin", path, create, nullptr);
+  EXPECT_TRUE(s.IsNotSupported()) << s.ToString();
+  EXPECT_NE(s.message().find("single PUT"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(std::to_string(1 << 20)), std::string::npos) << s.message();
+  ObjectInfo head;
+  EXPECT_TRUE(store->Head("limit/over.bin", &head).IsNotFound());
+  // Unconditional, the same file goes up (multipart is fine for it).
+  EXPECT_TRUE(store->PutFile("limit/over.bin", path, {}, nullptr).ok());
 }
 
 TEST_F(S3StoreTest, WrongSecretIsPermissionDenied) {

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Two writers racing on a workspace whose tarball is over 64 MiB (and over
+# 200 MiB): the size at which uploads used to go multipart, where RGW ignores
+# the If-Match on CompleteMultipartUpload and a stale flush silently replaced
+# a newer version (both writers exited 0, the other one's files were gone).
+#
+# tests/tools/fault_proxy.py holds the commit of one writer (the tarball PUT,
+# or a multipart Complete) with its last byte unsent, while the other writer
+# commits straight to RGW; then the held request is let go. Direction A
+# holds a mount's `ccfs flush` while `ccfs push --ignore-lease` (alternately
+# --if-match the base ETag, and --force) commits: the flush must be refused
+# by the store and merge (exit 0, both writers' files in the store). Direction
+# B holds the push while the flush commits: the push must exit 3 and change
+# nothing. After every trial each writer's marker file is checked in the
+# store, and at the end of each size the pulled tree is compared with the
+# expected one (diff -r): 0 files lost.
+#
+#   CCFS_RACE_TRIALS   trials per size and direction (default 1)
+#   CCFS_RACE_SIZES    MiB of incompressible data in the tree (default "70 210")
+#   CCFS_RACE_SEED     seed of the generated tree and the data (default: random, printed)
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/mount_lib.sh"
+require_s3
+STORE=$(s3_store)
+direct=$AWS_ENDPOINT_URL
+trials=${CCFS_RACE_TRIALS:-1}
+sizes=${CCFS_RACE_SIZES:-70 210}
+seed=${CCFS_RACE_SEED:-$RANDOM}
+echo "flush_race: seed $seed, $trials trial(s) per size and direction, sizes (MiB): $sizes"
+start_fault_proxy 1800
+
+# The commit of the tarball: a single PUT (no query), or a multipart Complete.
+hold_commit='{"hold_match": "^(PUT [^ ?]*/claude-home\\.tar\\.gz |POST [^ ]*/claude-home\\.tar\\.gz\\?uploadId=)", "hold_max": 1, "hold_timeout_s": 300}'
+
+# wait_held: until the proxy holds the commit (bounded).
+wait_held() {
+  for _ in $(seq 1200); do
+    [[ $(proxy_stat 's["holding"]') == 1 ]] && return 0
+    [[ -n ${1:-} ]] && ! kill -0 "$1" 2>/dev/null && fail "the writer to hold exited first: $(cat "$2")"
+    sleep 0.25
+  done
+  fail "the commit was never held (proxy: $(proxy_stat 's'))"
+}
+release() { curl -sf --max-time 5 -X POST "$PROXY_CTL/release" >/dev/null || fail "release"; }
+current_etag() {
+  "$CCFS" ls --store "$STORE" --json | python3 -c \
+    'import json,sys; print(next(w["etag"] for w in json.load(sys.stdin) if w["workspace"]==sys.argv[1]))' "$1"
+}
+# in_store WS FILE CONTENT: the store's current version has FILE with CONTENT.
+in_store() {
+  local got
+  got=$("$CCFS" cat "$1" "$2" --store "$STORE" 2>"$T/cat.err") || return 1
+  [[ $got == "$3" ]]
+}
+not_in_store() { ! "$CCFS" cat "$1" "$2" --store "$STORE" >/dev/null 2>&1; }
+
+for mib in $sizes; do
+  ws=race-$mib
+  expected=$T/expected-$mib # what the store must hold: both writers' accepted changes
+  gen_workspace "$expected" small "$seed"
+  python3 -c '
+import random, sys
+r = random.Random(int(sys.argv[2]))
+with open(sys.argv[1], "wb") as f:
+    for _ in range(int(sys.argv[3])):
+        f.write(r.randbytes(1 << 20))' "$expected/big.bin" "$seed" "$mib"
+  check "push $ws" "$CCFS" push "$expected" "$ws" --store "$STORE" >/dev/null
+  tar_bytes=$("$CCFS" ls --store "$STORE" --json | python3 -c \
+    'import json,sys; print(next(w["tarball_bytes"] for w in json.load(sys.stdin) if w["workspace"]==sys.argv[1]))' "$ws")
+  ((tar_bytes > mib * 1024 * 1024)) || fail "the tarball is only $tar_bytes bytes"
+  echo "flush_race: $ws: tarball $tar_bytes bytes"
+
+  for ((i = 1; i <= trials; i++)); do
+    for dir in A B; do
+      trial=$mib-$i-$dir
+      mnt=$T/mnt-$trial
+      base=$(current_etag "$ws")
+      # Direction A: the mount goes through the proxy (its commit is held).
+      if [[ $dir == A ]]; then
+        AWS_ENDPOINT_URL=$PROXY_URL do_mount "$ws" "$mnt" --hydrate lazy
+      else
+        do_mount "$ws" "$mnt" --hydrate lazy
+      fi
+      echo "mine $trial" >"$mnt/mine-$trial.txt"
+      echo "settings of $trial" >"$mnt/settings-edit.txt"
+      cp -a "$expected" "$T/theirs"
+      echo "theirs $trial" >"$T/theirs/theirs-$trial.txt"
+      how=(--if-match "$base")
+      ((i % 2 == 0)) && how=(--force)
+
+      proxy_config "$hold_commit"
+      if [[ $dir == A ]]; then
+        "$CCFS" flush "$mnt" >"$T/flush.out" 2>&1 &
+        flush_pid=$!
+        wait_held "$flush_pid" "$T/flush.out"
+        set +e
+        "$CCFS" push "$T/theirs" "$ws" --store "$STORE" "${how[@]}" --ignore-lease >"$T/push.out" 2>&1
+        push_rc=$?
+        set -e
+        release
+        set +e
+        timeout 600 tail --pid="$flush_pid" -f /dev/null
+        wait "$flush_pid"
+        flush_rc=$?
+        set -e
+        [[ $push_rc == 0 ]] || fail "$trial: push exited $push_rc: $(cat "$T/push.out")"
+        [[ $flush_rc == 0 ]] ||
+          fail "$trial: the held flush exited $flush_rc, not 0 (merged): $(cat "$T/flush.out")"
+        grep -q "merged: theirs-$trial.txt (taken from the store)" "$T/flush.out" ||
+          fail "$trial: the held flush did not merge with the push: $(cat "$T/flush.out")"
+        in_store "$ws" "theirs-$trial.txt" "theirs $trial" || fail "$trial: the push's file was lost"
+        cp "$T/theirs/theirs-$trial.txt" "$expected/"
+      else
+        AWS_ENDPOINT_URL=$PROXY_URL "$CCFS" push "$T/theirs" "$ws" --store "$STORE" "${how[@]}" \
+          --ignore-lease >"$T/push.out" 2>&1 &
+        push_pid=$!
+        wait_held "$push_pid" "$T/push.out"
+        check "$trial: flush while the push is held" "$CCFS" flush "$mnt" >"$T/flush.out" 2>&1
+        release
+        set +e
+        timeout 600 tail --pid="$push_pid" -f /dev/null
+        wait "$push_pid"
+        push_rc=$?
+        set -e
+        if [[ ${how[0]} == --force ]]; then
+          # Forced on purpose: it replaces what the flush wrote, and says so
+          # by succeeding; the flush's files are then not in the store.
+          [[ $push_rc == 0 ]] || fail "$trial: forced push exited $push_rc: $(cat "$T/push.out")"
+          in_store "$ws" "theirs-$trial.txt" "theirs $trial" || fail "$trial: forced push not in store"
+          rm -rf "$expected"
+          cp -a "$T/theirs" "$expected"
+          # The mount's next flush must merge its later changes, not undo the push.
+          echo "after $trial" >"$mnt/after-$trial.txt"
+          check "$trial: flush after a forced push" "$CCFS" flush "$mnt" >"$T/flush2.out" 2>&1
+          cp "$mnt/after-$trial.txt" "$expected/"
+          in_store "$ws" "theirs-$trial.txt" "theirs $trial" ||
+            fail "$trial: the next flush undid the forced push"
+        else
+          [[ $push_rc == 3 ]] ||
+            fail "$trial: push against a moved base exited $push_rc, not 3: $(cat "$T/push.out")"
+          not_in_store "$ws" "theirs-$trial.txt" || fail "$trial: a refused push changed the store"
+        fi
+      fi
+      [[ $(proxy_stat 's["held"]') == 1 ]] || fail "$trial: nothing was held"
+      if [[ ! -e $expected/mine-$trial.txt ]] && ! [[ $dir == B && ${how[0]} == --force ]]; then
+        cp "$mnt/mine-$trial.txt" "$mnt/settings-edit.txt" "$expected/"
+      fi
+      check "$trial: umount" "$CCFS" umount "$mnt"
+      if [[ -e $expected/mine-$trial.txt ]]; then
+        in_store "$ws" "mine-$trial.txt" "mine $trial" || fail "$trial: the mount's file was lost"
+      fi
+      rm -rf "$T/theirs" "$mnt.cache"
+      echo "flush_race: trial $trial ok (push ${how[0]}, flush rc ${flush_rc:-0}, push rc $push_rc)"
+    done
+  done
+  check "pull $ws" "$CCFS" pull "$ws" "$T/pulled" --store "$STORE" >/dev/null
+  diff -r "$expected" "$T/pulled" >"$T/diff.out" || fail "$ws: store differs from the expected tree: $(head -20 "$T/diff.out")"
+  rm -rf "$T/pulled" "$expected"
+done
+echo "flush_race: all trials passed, 0 files lost"
