@@ -1,9 +1,12 @@
 #include "fs/content_cache.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <ctime>
 
 namespace ccfs {
 
@@ -45,6 +48,37 @@ Status ContentCache::CreateEmpty(uint64_t ino) {
   if (fd < 0) return Status::FromErrno("create " + path, errno);
   ::close(fd);
   return Status::OK();
+}
+
+int ContentCache::AdmitData(uint64_t bytes, DataTicket* ticket) {
+  const uint64_t reserve = reserve_bytes_.load();
+  if (reserve == 0) return 0;
+  std::lock_guard<std::mutex> lock(space_mu_);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const int64_t now = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  // Re-read when stale, or when this request comes near the reserve.
+  const bool near = space_avail_ < bytes + 2 * reserve;
+  if (near || now - space_checked_ns_ > 50 * 1000000) {
+    struct statvfs st;
+    if (::statvfs(dir_->ContentDir().c_str(), &st) != 0) return 0;  // cannot tell: let it try
+    const uint64_t avail = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+    // Writes admitted and not yet done are not in statvfs's answer.
+    space_avail_ = avail > space_in_flight_ ? avail - space_in_flight_ : 0;
+    space_checked_ns_ = now;
+  }
+  if (space_avail_ < bytes + reserve) return ENOSPC;
+  space_avail_ -= bytes;
+  space_in_flight_ += bytes;
+  ticket->cache_ = this;
+  ticket->bytes_ += bytes;
+  return 0;
+}
+
+ContentCache::DataTicket::~DataTicket() {
+  if (cache_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(cache_->space_mu_);
+  cache_->space_in_flight_ -= std::min(bytes_, cache_->space_in_flight_);
 }
 
 Status ContentCache::SyncDir() {

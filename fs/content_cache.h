@@ -3,6 +3,7 @@
 // them so that reads and writes do not pay an open(2) each.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -45,6 +46,30 @@ class ContentCache {
   // A fresh path in the cache's tmp dir ("<tmp>/<prefix>.<unique>").
   std::string TempPath(const std::string& prefix);
 
+  // Whether `bytes` more file data may go into the cache: 0, or ENOSPC when
+  // it would leave less than the reserve free on the cache filesystem. The
+  // reserve is for metadata: with the data side stopped short of it, a full
+  // cache still records rm, mv, mkdir and the like (and so lets the user
+  // free space) instead of refusing them, and a remount still starts.
+  // Cheap: the free space is re-read at most every 50 ms unless close.
+  // `ticket` holds the bytes as in flight until it goes (after the write):
+  // free space read meanwhile does not show them yet.
+  class DataTicket {
+   public:
+    DataTicket() = default;
+    ~DataTicket();
+    DataTicket(const DataTicket&) = delete;
+    DataTicket& operator=(const DataTicket&) = delete;
+
+   private:
+    friend class ContentCache;
+    ContentCache* cache_ = nullptr;
+    uint64_t bytes_ = 0;
+  };
+  int AdmitData(uint64_t bytes, DataTicket* ticket);
+  void set_reserve_bytes(uint64_t bytes) { reserve_bytes_ = bytes; }
+  uint64_t reserve_bytes() const { return reserve_bytes_; }
+
  private:
   void Evict(uint64_t ino);
 
@@ -58,6 +83,11 @@ class ContentCache {
   };
   std::unordered_map<uint64_t, Slot> open_;
   uint64_t temp_counter_ = 0;
+  std::atomic<uint64_t> reserve_bytes_{8ull << 20};
+  std::mutex space_mu_;
+  int64_t space_checked_ns_ = 0;  // GUARDED_BY(space_mu_)
+  uint64_t space_avail_ = 0;      // GUARDED_BY(space_mu_)
+  uint64_t space_in_flight_ = 0;  // GUARDED_BY(space_mu_): admitted, not yet written
 };
 
 }  // namespace ccfs

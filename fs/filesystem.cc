@@ -62,6 +62,10 @@ int Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req, NodeInfo* out) 
     if (err != 0) return err;
     std::shared_ptr<UniqueFd> fd;
     if ((err = OpenContent(ino, &fd)) != 0) return err;
+    ContentCache::DataTicket ticket;
+    if (req.size > cur.size && (err = content_->AdmitData(req.size - cur.size, &ticket)) != 0) {
+      return err;
+    }
     if (::ftruncate(fd->get(), static_cast<off_t>(req.size)) != 0) return errno;
     change.set_size = true;
     change.size = req.size;
@@ -79,8 +83,8 @@ int Filesystem::Readlink(uint64_t ino, std::string* target) {
   return 0;
 }
 
-int Filesystem::CreateNode(uint64_t parent, const std::string& name, NodeType type,
-                           uint32_t mode, const std::string& target, NodeInfo* out) {
+int Filesystem::CreateNode(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
+                           const std::string& target, NodeInfo* out) {
   if (options_.read_only) return EROFS;
   uint64_t ino = 0;
   if (type == NodeType::kFile) {
@@ -192,9 +196,11 @@ int Filesystem::WritableFile(uint64_t ino) {
   return 0;
 }
 
-int Filesystem::BeginWrite(uint64_t ino, std::shared_ptr<UniqueFd>* fd) {
+int Filesystem::BeginWrite(uint64_t ino, uint64_t bytes, std::shared_ptr<UniqueFd>* fd,
+                           ContentCache::DataTicket* ticket) {
   if (int err = WritableFile(ino); err != 0) return err;
-  return OpenContent(ino, fd);
+  if (int err = OpenContent(ino, fd); err != 0) return err;
+  return content_->AdmitData(bytes, ticket);
 }
 
 int Filesystem::EndWrite(uint64_t ino, uint64_t end) {
@@ -205,7 +211,8 @@ int Filesystem::EndWrite(uint64_t ino, uint64_t end) {
 
 int Filesystem::Write(uint64_t ino, uint64_t off, const char* data, size_t len) {
   std::shared_ptr<UniqueFd> fd;
-  if (int err = BeginWrite(ino, &fd); err != 0) return err;
+  ContentCache::DataTicket ticket;
+  if (int err = BeginWrite(ino, len, &fd, &ticket); err != 0) return err;
   size_t done = 0;
   while (done < len) {
     ssize_t n = ::pwrite(fd->get(), data + done, len - done, static_cast<off_t>(off + done));
@@ -254,7 +261,8 @@ int Filesystem::CopyFileRange(uint64_t ino_in, uint64_t off_in, uint64_t ino_out
   *copied = 0;
   std::shared_ptr<UniqueFd> in, out;
   if (int err = OpenContent(ino_in, &in); err != 0) return err;
-  if (int err = BeginWrite(ino_out, &out); err != 0) return err;
+  ContentCache::DataTicket ticket;
+  if (int err = BeginWrite(ino_out, len, &out, &ticket); err != 0) return err;
   loff_t src = static_cast<loff_t>(off_in), dst = static_cast<loff_t>(off_out);
   while (*copied < len) {
     ssize_t n = ::copy_file_range(in->get(), &src, out->get(), &dst, len - *copied, 0);
@@ -273,7 +281,8 @@ int Filesystem::CopyFileRange(uint64_t ino_in, uint64_t off_in, uint64_t ino_out
 int Filesystem::Fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) {
   if (mode != 0) return EOPNOTSUPP;
   std::shared_ptr<UniqueFd> fd;
-  if (int err = BeginWrite(ino, &fd); err != 0) return err;
+  ContentCache::DataTicket ticket;
+  if (int err = BeginWrite(ino, len, &fd, &ticket); err != 0) return err;
   int err = ::posix_fallocate(fd->get(), static_cast<off_t>(off), static_cast<off_t>(len));
   if (err != 0) return err;
   NodeInfo n;

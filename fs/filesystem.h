@@ -85,9 +85,12 @@ class Filesystem {
 
   // Reads go straight to the content file: the descriptor to read from.
   int OpenContent(uint64_t ino, std::shared_ptr<UniqueFd>* fd);
-  // Writes: BeginWrite hydrates and hands out the descriptor; the caller
-  // writes [off, end) into it, then EndWrite records the change.
-  int BeginWrite(uint64_t ino, std::shared_ptr<UniqueFd>* fd);
+  // Writes: BeginWrite hydrates, admits `bytes` more data (ENOSPC at the
+  // cache's metadata reserve: ContentCache::AdmitData) and hands out the
+  // descriptor; the caller writes [off, end) into it, then EndWrite records
+  // the change.
+  int BeginWrite(uint64_t ino, uint64_t bytes, std::shared_ptr<UniqueFd>* fd,
+                 ContentCache::DataTicket* ticket);
   int EndWrite(uint64_t ino, uint64_t end);
   // Convenience for tests and small writes.
   int Write(uint64_t ino, uint64_t off, const char* data, size_t len);

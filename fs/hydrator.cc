@@ -116,6 +116,7 @@ int Hydrator::DiscardRemote(uint64_t ino) {
 int Hydrator::Fetch(const NodeInfo& n) {
   std::string tmp = content_->TempPath("hydrate-" + std::to_string(n.ino));
   Status s;
+  ContentCache::DataTicket ticket;
   if (n.size == 0) {
     s = content_->CreateEmpty(n.ino);
     if (!s.ok()) {
@@ -132,6 +133,13 @@ int Hydrator::Fetch(const NodeInfo& n) {
       if (!s.ok()) NoteError(n.origin_path, s);
       return s.ok() ? 0 : ErrnoOr(s, EIO);
     case OriginKind::kTranscript:
+      if (content_->AdmitData(n.size, &ticket) != 0) {
+        s = Status::IOError("the cache filesystem is full (" + n.origin_path + " needs " +
+                            std::to_string(n.size) + " bytes beyond the " +
+                            std::to_string(content_->reserve_bytes()) + " kept free for metadata)")
+                .WithErrno(ENOSPC);
+        break;
+      }
       s = FetchTranscript(n, tmp);
       break;
     case OriginKind::kNone:
@@ -232,6 +240,7 @@ Status Hydrator::FillMembers(const TarballVersion& version, size_t first, size_t
     std::unique_ptr<MemberWriter> writer;
     std::string tmp;
     NodeInfo node;
+    std::unique_ptr<ContentCache::DataTicket> ticket;  // its bytes, in flight
   };
   std::map<uint64_t, Active> active;
   size_t next = 0;
@@ -262,6 +271,20 @@ Status Hydrator::FillMembers(const TarballVersion& version, size_t first, size_t
         if (m.ino != claimed) Release(m.ino);
         continue;
       }
+      auto ticket = std::make_unique<ContentCache::DataTicket>();
+      if (content_->AdmitData(n.size, ticket.get()) != 0) {
+        // The cache is at its reserve: neighbours wait for a later read; the
+        // file asked for fails with ENOSPC.
+        if (m.ino != claimed) {
+          Release(m.ino);
+          continue;
+        }
+        return Status::IOError("the cache filesystem is full (" + n.origin_path + " needs " +
+                               std::to_string(n.size) + " bytes beyond the " +
+                               std::to_string(content_->reserve_bytes()) +
+                               " kept free for metadata)")
+            .WithErrno(ENOSPC);
+      }
       std::string tmp = content_->TempPath("fill-" + std::to_string(m.ino));
       auto fd = CreateTemp(tmp);
       if (!fd.ok()) {
@@ -269,7 +292,8 @@ Status Hydrator::FillMembers(const TarballVersion& version, size_t first, size_t
         return fd.status();
       }
       active[m.ino] =
-          Active{std::make_unique<MemberWriter>(entries[m.entry], std::move(fd).value()), tmp, n};
+          Active{std::make_unique<MemberWriter>(entries[m.entry], std::move(fd).value()), tmp, n,
+                 std::move(ticket)};
     }
     for (auto it = active.begin(); it != active.end();) {
       CCFS_RETURN_IF_ERROR(it->second.writer->Consume(b, raw));

@@ -49,7 +49,6 @@ class InodeTable {
   // ino kRootIno). Does not write to the DB.
   Status Load(const std::vector<NodeRecord>& records);
 
-
   int Lookup(uint64_t parent, const std::string& name, bool count_lookup, NodeInfo* out);
   // Drops `n` kernel references. Inodes that are gone for good (no name, no
   // reference) are appended to `dropped` so their content can be removed.
@@ -159,8 +158,7 @@ class InodeTable {
   // counts it; 0, or the errno why it could not be recorded.
   int Commit(MetaChange change);
   void Changed();
-  void AddDirsTouched(const Node* from_dir, const Node* to_dir, int64_t now_ns,
-                      MetaChange* change);
+  void AddDirsTouched(const Node* from_dir, const Node* to_dir, int64_t now_ns, MetaChange* change);
   // Detaches `victim` from its name; drops it when nothing references it.
   void Unname(Node* victim, std::vector<uint64_t>* dropped);
   void MaybeDrop(Node* n, std::vector<uint64_t>* dropped);

@@ -187,8 +187,14 @@ Status Mount::LoadState() {
   CollectGarbage(nodes);
   CCFS_RETURN_IF_ERROR(table_->Load(nodes));
   table_->set_has_changes(dirty);
-  CCFS_RETURN_IF_ERROR(db_->SetValue("workspace", options_.workspace));
-  CCFS_RETURN_IF_ERROR(db_->SetValue("store", options_.store_url));
+  // Written only when they change: a remount on a full cache writes nothing.
+  for (const auto& [key, value] :
+       {std::pair<const char*, const std::string&>{"workspace", options_.workspace},
+        {"store", options_.store_url}}) {
+    std::string now;
+    if (!db_->GetValue(key, &now).ok() || now != value)
+      CCFS_RETURN_IF_ERROR(db_->SetValue(key, value));
+  }
 
   hydrator_ = std::make_unique<Hydrator>(store_.get(), options_.workspace, table_.get(), &content_,
                                          &base_, &blocks_);

@@ -21,12 +21,12 @@ namespace ccfs {
 enum class EntryType : uint8_t { kFile = 0, kDir = 1, kSymlink = 2 };
 
 struct TarEntry {
-  std::string path;         // relative, '/'-separated, no trailing '/', sanitised
+  std::string path;  // relative, '/'-separated, no trailing '/', sanitised
   EntryType type = EntryType::kFile;
-  uint32_t mode = 0644;     // permission bits only (sanitised: no suid/sgid/sticky, no g+w/o+w)
-  uint64_t size = 0;        // file size; 0 for dirs and symlinks
-  int64_t mtime = 0;        // seconds since epoch
-  std::string link_target;  // symlinks only
+  uint32_t mode = 0644;        // permission bits only (sanitised: no suid/sgid/sticky, no g+w/o+w)
+  uint64_t size = 0;           // file size; 0 for dirs and symlinks
+  int64_t mtime = 0;           // seconds since epoch
+  std::string link_target;     // symlinks only
   uint64_t header_offset = 0;  // offset of the first tar header block of this member (raw stream)
   uint64_t data_offset = 0;    // offset of the file's first data byte (raw stream)
 };

@@ -4,14 +4,14 @@
 # the If-Match on CompleteMultipartUpload and a stale flush silently replaced
 # a newer version (both writers exited 0, the other one's files were gone).
 #
-# tests/tools/fault_proxy.py holds the commit of one writer (the tarball PUT,
-# or a multipart Complete) with its last byte unsent, while the other writer
-# commits straight to RGW; then the held request is let go. Direction A
-# holds a mount's `ccfs flush` while `ccfs push --ignore-lease` (alternately
-# --if-match the base ETag, and --force) commits: the flush must be refused
-# by the store and merge (exit 0, both writers' files in the store). Direction
-# B holds the push while the flush commits: the push must exit 3 and change
-# nothing. After every trial each writer's marker file is checked in the
+# tests/tools/fault_proxy.py holds the commit (the tarball PUT, or a
+# multipart Complete) of both writers with its last byte unsent: a mount's
+# `ccfs flush` and a `ccfs push --ignore-lease` (alternately --if-match the
+# base ETag, and --force), both started from the same base. Then one is let
+# go, then the other. Direction A lets the push commit first: the flush must
+# then be refused by the store and merge (exit 0, both writers' files in the
+# store). Direction B lets the flush commit first: the push must exit 3 and
+# change nothing (or, forced, replace it and say so). After every trial each writer's marker file is checked in the
 # store, and at the end of each size the pulled tree is compared with the
 # expected one (diff -r): 0 files lost.
 #
@@ -30,18 +30,25 @@ echo "flush_race: seed $seed, $trials trial(s) per size and direction, sizes (Mi
 start_fault_proxy 1800
 
 # The commit of the tarball: a single PUT (no query), or a multipart Complete.
-hold_commit='{"hold_match": "^(PUT [^ ?]*/claude-home\\.tar\\.gz |POST [^ ]*/claude-home\\.tar\\.gz\\?uploadId=)", "hold_max": 1, "hold_timeout_s": 300}'
+hold_commits='{"hold_match": "^(PUT [^ ?]*/claude-home\\.tar\\.gz |POST [^ ]*/claude-home\\.tar\\.gz\\?uploadId=)", "hold_max": 2, "hold_timeout_s": 300}'
 
-# wait_held: until the proxy holds the commit (bounded).
+# wait_held N PID OUT: until the proxy holds N commits (bounded); fails if
+# PID (the writer to be held) exited first.
 wait_held() {
-  for _ in $(seq 1200); do
-    [[ $(proxy_stat 's["holding"]') == 1 ]] && return 0
-    [[ -n ${1:-} ]] && ! kill -0 "$1" 2>/dev/null && fail "the writer to hold exited first: $(cat "$2")"
+  for _ in $(seq 2400); do
+    (($(proxy_stat 's["holding"]') >= $1)) && return 0
+    kill -0 "$2" 2>/dev/null || fail "the writer to hold exited first: $(cat "$3")"
     sleep 0.25
   done
-  fail "the commit was never held (proxy: $(proxy_stat 's'))"
+  fail "commit $1 was never held (proxy: $(proxy_stat 's'))"
 }
-release() { curl -sf --max-time 5 -X POST "$PROXY_CTL/release" >/dev/null || fail "release"; }
+release() { curl -sf --max-time 5 -X POST "$PROXY_CTL/release?n=$1" >/dev/null || fail "release $1"; }
+# finish PID: waits (bounded) for a background writer; its exit code in $rc.
+finish() {
+  rc=0
+  timeout 600 tail --pid="$1" -f /dev/null || fail "writer $1 did not finish"
+  wait "$1" || rc=$?
+}
 current_etag() {
   "$CCFS" ls --store "$STORE" --json | python3 -c \
     'import json,sys; print(next(w["etag"] for w in json.load(sys.stdin) if w["workspace"]==sys.argv[1]))' "$1"
@@ -75,12 +82,10 @@ with open(sys.argv[1], "wb") as f:
       trial=$mib-$i-$dir
       mnt=$T/mnt-$trial
       base=$(current_etag "$ws")
-      # Direction A: the mount goes through the proxy (its commit is held).
-      if [[ $dir == A ]]; then
-        AWS_ENDPOINT_URL=$PROXY_URL do_mount "$ws" "$mnt" --hydrate lazy
-      else
-        do_mount "$ws" "$mnt" --hydrate lazy
-      fi
+      # Both writers go through the proxy; each one's commit is held there
+      # (the push's first: packing it takes longest), then they are let go
+      # one after the other: A lets the push commit first, B the flush.
+      AWS_ENDPOINT_URL=$PROXY_URL do_mount "$ws" "$mnt" --hydrate lazy
       echo "mine $trial" >"$mnt/mine-$trial.txt"
       echo "settings of $trial" >"$mnt/settings-edit.txt"
       cp -a "$expected" "$T/theirs"
@@ -88,48 +93,45 @@ with open(sys.argv[1], "wb") as f:
       how=(--if-match "$base")
       ((i % 2 == 0)) && how=(--force)
 
-      proxy_config "$hold_commit"
+      proxy_config "$hold_commits"
+      AWS_ENDPOINT_URL=$PROXY_URL "$CCFS" push "$T/theirs" "$ws" --store "$STORE" "${how[@]}" \
+        --ignore-lease >"$T/push.out" 2>&1 &
+      push_pid=$!
+      wait_held 1 "$push_pid" "$T/push.out"
+      "$CCFS" flush "$mnt" >"$T/flush.out" 2>&1 &
+      flush_pid=$!
+      wait_held 2 "$flush_pid" "$T/flush.out"
+      [[ $(proxy_stat 's["held_lines"][1]') == *claude-home.tar.gz* ]] || fail "$trial: wrong request held"
       if [[ $dir == A ]]; then
-        "$CCFS" flush "$mnt" >"$T/flush.out" 2>&1 &
-        flush_pid=$!
-        wait_held "$flush_pid" "$T/flush.out"
-        set +e
-        "$CCFS" push "$T/theirs" "$ws" --store "$STORE" "${how[@]}" --ignore-lease >"$T/push.out" 2>&1
-        push_rc=$?
-        set -e
-        release
-        set +e
-        timeout 600 tail --pid="$flush_pid" -f /dev/null
-        wait "$flush_pid"
-        flush_rc=$?
-        set -e
+        release 1
+        finish "$push_pid"
+        push_rc=$rc
+        release 2
+        finish "$flush_pid"
+        flush_rc=$rc
         [[ $push_rc == 0 ]] || fail "$trial: push exited $push_rc: $(cat "$T/push.out")"
         [[ $flush_rc == 0 ]] ||
-          fail "$trial: the held flush exited $flush_rc, not 0 (merged): $(cat "$T/flush.out")"
+          fail "$trial: the stale flush exited $flush_rc, not 0 (merged): $(cat "$T/flush.out")"
         grep -q "merged: theirs-$trial.txt (taken from the store)" "$T/flush.out" ||
-          fail "$trial: the held flush did not merge with the push: $(cat "$T/flush.out")"
+          fail "$trial: the stale flush did not merge with the push: $(cat "$T/flush.out")"
         in_store "$ws" "theirs-$trial.txt" "theirs $trial" || fail "$trial: the push's file was lost"
         cp "$T/theirs/theirs-$trial.txt" "$expected/"
+        cp "$mnt/mine-$trial.txt" "$mnt/settings-edit.txt" "$expected/"
       else
-        AWS_ENDPOINT_URL=$PROXY_URL "$CCFS" push "$T/theirs" "$ws" --store "$STORE" "${how[@]}" \
-          --ignore-lease >"$T/push.out" 2>&1 &
-        push_pid=$!
-        wait_held "$push_pid" "$T/push.out"
-        check "$trial: flush while the push is held" "$CCFS" flush "$mnt" >"$T/flush.out" 2>&1
-        release
-        set +e
-        timeout 600 tail --pid="$push_pid" -f /dev/null
-        wait "$push_pid"
-        push_rc=$?
-        set -e
+        release 2
+        finish "$flush_pid"
+        flush_rc=$rc
+        release 1
+        finish "$push_pid"
+        push_rc=$rc
+        [[ $flush_rc == 0 ]] || fail "$trial: the flush exited $flush_rc: $(cat "$T/flush.out")"
         if [[ ${how[0]} == --force ]]; then
           # Forced on purpose: it replaces what the flush wrote, and says so
-          # by succeeding; the flush's files are then not in the store.
+          # by succeeding; the mount's next flush merges onto it.
           [[ $push_rc == 0 ]] || fail "$trial: forced push exited $push_rc: $(cat "$T/push.out")"
           in_store "$ws" "theirs-$trial.txt" "theirs $trial" || fail "$trial: forced push not in store"
           rm -rf "$expected"
           cp -a "$T/theirs" "$expected"
-          # The mount's next flush must merge its later changes, not undo the push.
           echo "after $trial" >"$mnt/after-$trial.txt"
           check "$trial: flush after a forced push" "$CCFS" flush "$mnt" >"$T/flush2.out" 2>&1
           cp "$mnt/after-$trial.txt" "$expected/"
@@ -139,22 +141,20 @@ with open(sys.argv[1], "wb") as f:
           [[ $push_rc == 3 ]] ||
             fail "$trial: push against a moved base exited $push_rc, not 3: $(cat "$T/push.out")"
           not_in_store "$ws" "theirs-$trial.txt" || fail "$trial: a refused push changed the store"
+          cp "$mnt/mine-$trial.txt" "$mnt/settings-edit.txt" "$expected/"
         fi
       fi
-      [[ $(proxy_stat 's["held"]') == 1 ]] || fail "$trial: nothing was held"
-      if [[ ! -e $expected/mine-$trial.txt ]] && ! [[ $dir == B && ${how[0]} == --force ]]; then
-        cp "$mnt/mine-$trial.txt" "$mnt/settings-edit.txt" "$expected/"
-      fi
+      [[ $(proxy_stat 's["held"]') == 2 ]] || fail "$trial: not both commits were held"
       check "$trial: umount" "$CCFS" umount "$mnt"
       if [[ -e $expected/mine-$trial.txt ]]; then
         in_store "$ws" "mine-$trial.txt" "mine $trial" || fail "$trial: the mount's file was lost"
       fi
       rm -rf "$T/theirs" "$mnt.cache"
-      echo "flush_race: trial $trial ok (push ${how[0]}, flush rc ${flush_rc:-0}, push rc $push_rc)"
+      echo "flush_race: trial $trial ok (push ${how[0]}: rc $push_rc; flush rc $flush_rc)"
     done
   done
   check "pull $ws" "$CCFS" pull "$ws" "$T/pulled" --store "$STORE" >/dev/null
-  diff -r "$expected" "$T/pulled" >"$T/diff.out" || fail "$ws: store differs from the expected tree: $(head -20 "$T/diff.out")"
+  diff -r --no-dereference "$expected" "$T/pulled" >"$T/diff.out" || fail "$ws: store differs from the expected tree: $(head -20 "$T/diff.out")"
   rm -rf "$T/pulled" "$expected"
 done
 echo "flush_race: all trials passed, 0 files lost"

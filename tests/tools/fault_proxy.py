@@ -35,8 +35,9 @@ Holding a request (to open a race window on purpose):
                                  regular expression (re.search) is forwarded
                                  but for the last byte of its body (or, with
                                  no body, not at all) and held there until
-                                 `POST /release` on the control port (or
-                                 hold_timeout_s, default 120): the server has
+                                 `POST /release` on the control port (all of
+                                 them; `POST /release?n=K`: the Kth held) or
+                                 hold_timeout_s (default 120): the server has
                                  the request but cannot act on it yet
   hold_max                   M   hold at most M requests (default 1)
 
@@ -113,7 +114,7 @@ class Proxy:
                     "held_lines": list(self.held_lines)}
 
     def should_hold(self, request_line):
-        """An Event to wait on when this request is to be held, else None."""
+        """(sequence number, Event) when this request is to be held, else None."""
         with self.lock:
             pattern = self.config.get("hold_match")
             if not pattern or self.held >= int(self.config.get("hold_max", 1)):
@@ -122,24 +123,29 @@ class Proxy:
                 return None
             self.held += 1
             self.held_lines.append(request_line)
-            return threading.Event()
+            return self.held, threading.Event()
 
-    def hold(self, event, request_line):
+    def hold(self, ticket, request_line):
         """Blocks until released (or hold_timeout_s)."""
+        seq, event = ticket
         with self.lock:
-            self.holding.append(event)
+            self.holding.append(ticket)
             timeout = float(self.config.get("hold_timeout_s", 120))
-        self.log("hold %s" % request_line)
+        self.log("hold #%d %s" % (seq, request_line))
         released = event.wait(timeout)
         with self.lock:
-            self.holding.remove(event)
-        self.log("%s %s" % ("release" if released else "hold timed out", request_line))
+            self.holding.remove(ticket)
+        self.log("%s #%d %s" % ("release" if released else "hold timed out", seq, request_line))
 
-    def release(self):
+    def release(self, seq=None):
+        """Lets go of the held request number `seq` (1 = the first held), or all."""
         with self.lock:
-            for event in self.holding:
-                event.set()
-            return len(self.holding)
+            n = 0
+            for s, event in self.holding:
+                if seq is None or s == seq:
+                    event.set()
+                    n += 1
+            return n
 
     def _every(self, rule, eligible=True):
         """True when this is the Nth request the rule `rule_every` considered."""
@@ -529,8 +535,9 @@ def main():
                 self._answer({"error": "unknown path"}, 404)
 
         def do_POST(self):
-            if self.path == "/release":
-                self._answer({"released": proxy.release()})
+            if self.path == "/release" or self.path.startswith("/release?n="):
+                seq = int(self.path.split("=", 1)[1]) if "=" in self.path else None
+                self._answer({"released": proxy.release(seq)})
                 return
             if self.path != "/config":
                 self._answer({"error": "unknown path"}, 404)

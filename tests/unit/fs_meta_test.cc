@@ -220,9 +220,9 @@ TEST_F(FsInodeTableTest, ChangesThatCannotBeRecordedFailAndChangeNothing) {
   mode.set_mode = true;
   mode.mode = 0600;
   mode.ctime_ns = 7;
-  EXPECT_EQ(table_->Create(kRootIno, "new-name-that-needs-a-new-row", NodeType::kFile, 0644, "", 2,
-                           &n),
-            ENOSPC);
+  EXPECT_EQ(
+      table_->Create(kRootIno, "new-name-that-needs-a-new-row", NodeType::kFile, 0644, "", 2, &n),
+      ENOSPC);
   EXPECT_EQ(table_->Remove(d, "f", false, 3, &dropped), ENOSPC);
   EXPECT_EQ(table_->Rename(kRootIno, "keep", d, "moved-with-a-longer-name", 0, 4, &dropped),
             ENOSPC);

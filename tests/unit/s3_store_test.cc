@@ -360,7 +360,7 @@ TEST_F(S3StoreTest, MultipartUploadOfLargeFile) {
   ASSERT_TRUE(store->Head("mp/big.bin", &now_head).ok());
   EXPECT_EQ(now_head.etag, HashBytes(changed).md5_hex);  // a single-part ETag: no "-N"
   EXPECT_EQ(replaced.etag, now_head.etag);
-  s = store->PutFile("mp/big.bin", path, match, nullptr);     // info.etag is stale now
+  s = store->PutFile("mp/big.bin", path, match, nullptr);  // info.etag is stale now
   EXPECT_TRUE(s.IsPreconditionFailed()) << s.ToString();
   std::string now;
   ASSERT_TRUE(GetToString(*store, "mp/big.bin", {}, &now).ok());
