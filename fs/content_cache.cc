@@ -1,6 +1,7 @@
 #include "fs/content_cache.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -67,7 +68,16 @@ int ContentCache::AdmitData(uint64_t bytes, DataTicket* ticket) {
     space_avail_ = avail > space_in_flight_ ? avail - space_in_flight_ : 0;
     space_checked_ns_ = now;
   }
-  if (space_avail_ < bytes + reserve) return ENOSPC;
+  if (space_avail_ < bytes + reserve) {
+    if (now - space_refused_logged_ns_ > 10ll * 1000000000) {  // once per 10 s at most
+      space_refused_logged_ns_ = now;
+      spdlog::error(
+          "cache filesystem of {} is full: {} bytes free, {} kept for metadata; writes and "
+          "downloads get ENOSPC until space is freed",
+          dir_->root(), space_avail_, reserve);
+    }
+    return ENOSPC;
+  }
   space_avail_ -= bytes;
   space_in_flight_ += bytes;
   ticket->cache_ = this;

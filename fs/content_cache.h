@@ -85,9 +85,10 @@ class ContentCache {
   uint64_t temp_counter_ = 0;
   std::atomic<uint64_t> reserve_bytes_{8ull << 20};
   std::mutex space_mu_;
-  int64_t space_checked_ns_ = 0;  // GUARDED_BY(space_mu_)
-  uint64_t space_avail_ = 0;      // GUARDED_BY(space_mu_)
-  uint64_t space_in_flight_ = 0;  // GUARDED_BY(space_mu_): admitted, not yet written
+  int64_t space_checked_ns_ = 0;         // GUARDED_BY(space_mu_)
+  uint64_t space_avail_ = 0;             // GUARDED_BY(space_mu_)
+  uint64_t space_in_flight_ = 0;         // GUARDED_BY(space_mu_): admitted, not yet written
+  int64_t space_refused_logged_ns_ = 0;  // GUARDED_BY(space_mu_)
 };
 
 }  // namespace ccfs

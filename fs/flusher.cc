@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <set>
 
 #include "fs/remote_tree.h"
@@ -208,11 +210,22 @@ Status Flusher::UploadTranscripts(const FlushOptions& options, Plan* plan, Flush
   std::string conflict_path;
   Status s = ParallelFor(plan->uploads.size(), options.parallel_uploads, [&](size_t i) -> Status {
     const SnapshotEntry& e = *plan->uploads[i];
-    if (hydrator_->EnsureLocal(e.node.ino) != 0) {
-      return Status::IOError("cannot read " + e.path + " to upload it: " + hydrator_->last_error());
+    // A transcript removed since the snapshot is not uploaded: its removal
+    // is a change of its own, written by the next flush.
+    if (int err = hydrator_->EnsureLocal(e.node.ino); err == ENOENT) {
+      return Status::OK();
+    } else if (err != 0) {
+      std::string why = hydrator_->last_error();
+      return Status::IOError("cannot read " + e.path +
+                             " to upload it: " + (why.empty() ? std::strerror(err) : why))
+          .WithErrno(err);
     }
     std::string tmp = content_->TempPath("upload");
     Status st = CopyFile(content_->Path(e.node.ino), tmp);
+    if (!st.ok() && st.sys_errno() == ENOENT) {
+      ::unlink(tmp.c_str());
+      return Status::OK();  // removed between the two steps: likewise
+    }
     struct stat sb {};
     if (st.ok() && ::stat(tmp.c_str(), &sb) != 0) st = Status::FromErrno("stat " + tmp, errno);
     PutOptions put;
@@ -253,14 +266,20 @@ Status Flusher::UploadTranscripts(const FlushOptions& options, Plan* plan, Flush
 Status Flusher::ComposeTarball(Plan* plan, bool allow_copy, const std::string& out, TarIndex* index,
                                FlushReport* report) {
   ComposePlan compose = PlanCompose(plan->tarball_side, *plan->base, allow_copy);
-  // Entries packed anew need their bytes here; copied runs do not.
+  // Entries packed anew need their bytes here; copied runs do not. One
+  // removed since the snapshot (ENOENT) is left out: its removal is a change
+  // of its own, written by the next flush.
   for (const ComposePlan::Segment& seg : compose.segments) {
     if (seg.copy) continue;
     for (size_t i = seg.side_begin; i < seg.side_end; ++i) {
       const SnapshotEntry* e = plan->tarball_side[i];
-      if (e->node.type == NodeType::kFile && hydrator_->EnsureLocal(e->node.ino) != 0) {
+      if (e->node.type != NodeType::kFile) continue;
+      int err = hydrator_->EnsureLocal(e->node.ino);
+      if (err != 0 && err != ENOENT) {
+        std::string why = hydrator_->last_error();
         return Status::IOError("cannot read " + e->path +
-                               " to pack it: " + hydrator_->last_error());
+                               " to pack it: " + (why.empty() ? std::strerror(err) : why))
+            .WithErrno(err);
       }
     }
   }
@@ -273,10 +292,37 @@ Status Flusher::ComposeTarball(Plan* plan, bool allow_copy, const std::string& o
   return s;
 }
 
+Status Flusher::NoSpaceForTarball(const Plan& plan, const Status& why) const {
+  // The new tarball is built whole in the cache before its PUT: about the
+  // size of the current one plus what changed.
+  uint64_t changed = 0;
+  for (const SnapshotEntry* e : plan.tarball_side) {
+    if (e->node.type == NodeType::kFile && e->node.state == ContentState::kDirty) {
+      changed += e->node.size;
+    }
+  }
+  const uint64_t need = plan.base->size + changed;
+  struct statvfs st {};
+  const uint64_t avail =
+      ::statvfs(cache_->root().c_str(), &st) == 0 ? uint64_t{st.f_bavail} * st.f_frsize : 0;
+  auto mib = [](uint64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
+  return Status::IOError("the cache filesystem of " + cache_->root() +
+                         " is full: this flush builds the new tarball there and needs about " +
+                         mib(need) + " free (" + mib(avail) +
+                         " are); free space there (or remount with --cache on a larger "
+                         "filesystem) and run the flush again: the changes are kept (" +
+                         why.message() + ")")
+      .WithErrno(ENOSPC);
+}
+
 Status Flusher::WriteTarball(Plan* plan, FlushReport* report) {
   std::string out = content_->TempPath("tarball");
   TarIndex index;
   Status s = ComposeTarball(plan, /*allow_copy=*/true, out, &index, report);
+  if (s.sys_errno() == ENOSPC) {
+    ::unlink(out.c_str());
+    return NoSpaceForTarball(*plan, s);
+  }
   if (s.IsPreconditionFailed()) {
     ObjectInfo head;
     if (HeadTarball(*store_, workspace_, &head).ok() && head.etag != plan->if_match) {

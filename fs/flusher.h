@@ -104,6 +104,9 @@ class Flusher {
   Status MakePlan(const FlushOptions& options, Plan* plan, FlushReport* report);
   Status Precheck(const FlushOptions& options, Plan* plan, FlushReport* report);
   Status UploadTranscripts(const FlushOptions& options, Plan* plan, FlushReport* report);
+  // The error of a flush whose new tarball does not fit in the cache: how
+  // much it needs and has.
+  Status NoSpaceForTarball(const Plan& plan, const Status& why) const;
   Status WriteTarball(Plan* plan, FlushReport* report);
   Status ComposeTarball(Plan* plan, bool allow_copy, const std::string& out, TarIndex* index,
                         FlushReport* report);

@@ -398,7 +398,7 @@ Status Mount::Flush(const FlushOptions& options, FlushReport* report) {
   Status s = lease_ && table_->has_changes() ? lease_->CheckBeforeFlush() : Status::OK();
   if (s.ok()) s = flusher_->Flush(options, report);
   watch_->OnNamesChanged();  // a merge may have moved names
-  if (!s.ok()) spdlog::info("flush of {}: {}", options_.workspace, s.ToString());
+  if (!s.ok()) spdlog::error("flush of {} failed: {}", options_.workspace, s.ToString());
   {
     std::lock_guard<std::mutex> lock(mu_);
     last_flush_ = FlushResultJson(s, *report);

@@ -66,7 +66,7 @@ Result<std::unique_ptr<MountLease>> MountLease::Acquire(ObjectStore* store,
                                                         const std::string& cache_root,
                                                         int ttl_seconds) {
   std::unique_ptr<MountLease> m(new MountLease(store, workspace, cache_root, ttl_seconds));
-  std::lock_guard<std::mutex> lock(m->mu_);
+  std::lock_guard<std::mutex> op(m->op_mu_);
   LeaseHolder holder;
   Status s = m->Take(&holder);
   if (s.IsPreconditionFailed() && !holder.holder_id.empty()) {
@@ -85,50 +85,78 @@ Status MountLease::Take(LeaseHolder* holder) {
   options.reclaim_holder_id = ReadRecordedHolderId(RecordPath());
   auto lease = Lease::Acquire(*store_, workspace_, options, holder);
   CCFS_RETURN_IF_ERROR(lease.status());
-  lease_ = std::make_unique<Lease>(std::move(lease).value());
-  Status recorded = WriteRecord(RecordPath(), lease_->self());
+  auto taken = std::make_unique<Lease>(std::move(lease).value());
+  Status recorded = WriteRecord(RecordPath(), taken->self());
   if (!recorded.ok()) {
     // Only costs the fast reclaim after a crash: the lease then expires.
     spdlog::warn("recording the lease in the cache: {}", recorded.ToString());
   }
-  keeper_ = std::make_unique<LeaseKeeper>(lease_.get());
+  auto keeper = std::make_unique<LeaseKeeper>(taken.get());
+  std::unique_ptr<LeaseKeeper> old_keeper;
+  std::unique_ptr<Lease> old_lease;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    old_keeper = std::move(keeper_);  // stopped already; destroyed outside mu_
+    old_lease = std::move(lease_);
+    // Kept for status: reading it from the lease would wait behind a
+    // renewal stuck on a store that does not answer.
+    holder_ = taken->self().Describe();
+    lease_ = std::move(taken);
+    keeper_ = std::move(keeper);
+  }
+  old_keeper.reset();
+  if (old_lease) old_lease->Abandon();  // lost: nothing of it to release
   spdlog::info("lease on {}: held (ttl {} s)", workspace_, ttl_seconds_);
   return Status::OK();
 }
 
 Status MountLease::CheckBeforeFlush() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (released_) return Status::PreconditionFailed("lease on " + workspace_ + " was released");
-  if (!keeper_->lost() && lease_->held()) {
-    Status s = lease_->Renew();
+  std::lock_guard<std::mutex> op(op_mu_);
+  Lease* lease;
+  LeaseKeeper* keeper;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (released_) return Status::PreconditionFailed("lease on " + workspace_ + " was released");
+    lease = lease_.get();  // replaced only under op_mu_, which we hold
+    keeper = keeper_.get();
+  }
+  std::string reason;
+  if (!keeper->lost() && lease->held()) {
+    Status s = lease->Renew();  // the store may be slow: mu_ stays free meanwhile
     if (s.ok()) return s;
     if (!s.IsPreconditionFailed()) {
       // The store did not answer: still ours while the last renewal lasts.
-      if (std::chrono::steady_clock::now() < lease_->valid_until()) return Status::OK();
+      if (std::chrono::steady_clock::now() < lease->valid_until()) return Status::OK();
       return s.Annotate("cannot confirm the lease before flushing");
     }
-    lost_reason_ = s.ToString();
-  } else if (keeper_->lost()) {
-    lost_reason_ = keeper_->loss_reason().ToString();
+    reason = s.ToString();
+  } else if (keeper->lost()) {
+    reason = keeper->loss_reason().ToString();
   }
-  keeper_->Stop();
-  spdlog::warn("lease on {} lost ({}); trying to take it again", workspace_, lost_reason_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!reason.empty()) lost_reason_ = reason;
+    reason = lost_reason_;
+  }
+  keeper->Stop();
+  spdlog::warn("lease on {} lost ({}); trying to take it again", workspace_, reason);
   // Free again (expired or released by whoever took it)? Then it is ours:
   // what they wrote meanwhile is caught by the flush's own If-Match.
   LeaseHolder holder;
   Status s = Take(&holder);
   if (s.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
     ++reacquired_;
     spdlog::warn("lease on {}: taken again after its loss", workspace_);
     return s;
   }
   if (!s.IsPreconditionFailed() || holder.holder_id.empty()) {
-    return s.Annotate("this mount lost its lease (" + lost_reason_ +
+    return s.Annotate("this mount lost its lease (" + reason +
                       ") and cannot take it again; nothing was written");
   }
   const std::string who = holder.Describe();
   return Status::PreconditionFailed(
-      "conflict: this mount lost its lease on workspace '" + workspace_ + "' (" + lost_reason_ +
+      "conflict: this mount lost its lease on workspace '" + workspace_ + "' (" + reason +
       "), and it is now held writable by " + who +
       "; nothing was written. The changes stay in the cache (" + cache_root_ +
       "): unmount, and once the other writer is done run `ccfs flush --recover " + workspace_ +
@@ -136,12 +164,19 @@ Status MountLease::CheckBeforeFlush() {
 }
 
 Status MountLease::Release() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (released_) return Status::OK();
-  released_ = true;
-  if (keeper_) keeper_->Stop();
-  if (!lease_ || !lease_->held()) return Status::OK();
-  Status s = lease_->Release();
+  std::lock_guard<std::mutex> op(op_mu_);
+  Lease* lease;
+  LeaseKeeper* keeper;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (released_) return Status::OK();
+    released_ = true;
+    lease = lease_.get();
+    keeper = keeper_.get();
+  }
+  if (keeper) keeper->Stop();
+  if (!lease || !lease->held()) return Status::OK();
+  Status s = lease->Release();
   if (s.ok()) spdlog::info("lease on {}: released", workspace_);
   return s;
 }
@@ -159,7 +194,7 @@ nlohmann::json MountLease::StatusJson() const {
                       {"renewals", keeper_ ? keeper_->renewals() : 0},
                       {"reacquired", reacquired_}};
   if (!reason.empty()) j["loss_reason"] = reason;
-  if (lease_) j["holder"] = lease_->self().Describe();
+  if (!holder_.empty()) j["holder"] = holder_;
   return j;
 }
 

@@ -56,17 +56,23 @@ class MountLease {
 
  private:
   MountLease(ObjectStore* store, std::string workspace, std::string cache_root, int ttl_seconds);
-  Status Take(LeaseHolder* holder);  // with mu_ held
+  Status Take(LeaseHolder* holder);  // with op_mu_ held (or before anyone else has `this`)
   std::string RecordPath() const { return cache_root_ + "/lease.json"; }
 
   ObjectStore* store_;
   const std::string workspace_;
   const std::string cache_root_;
   const int ttl_seconds_;
+  // Lock order: op_mu_, then mu_. op_mu_ serialises the steps that talk to
+  // the store (check before a flush, release) and alone replaces lease_ and
+  // keeper_; mu_ guards the fields and is never held across a store request,
+  // so `ccfs status` answers at once whatever the store does.
+  std::mutex op_mu_;
   mutable std::mutex mu_;
-  std::unique_ptr<Lease> lease_;
-  std::unique_ptr<LeaseKeeper> keeper_;
-  std::string lost_reason_;  // the last loss, even after a re-acquire
+  std::unique_ptr<Lease> lease_;         // replaced under op_mu_ + mu_
+  std::unique_ptr<LeaseKeeper> keeper_;  // replaced under op_mu_ + mu_
+  std::string lost_reason_;              // the last loss, even after a re-acquire
+  std::string holder_;                   // who we are, as the lease says (for status)
   int reacquired_ = 0;
   bool released_ = false;
 };

@@ -83,6 +83,12 @@ Status AddToTarball(SeekableTarWriter& writer, const SnapshotEntry& s, ContentCa
       // A descriptor of our own: reading moves its offset.
       std::string path = content.Path(s.node.ino);
       int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 && errno == ENOENT) {
+        // Deleted since the flush's snapshot: not part of the tree any more
+        // (the deletion is a change of its own: the next flush sees it).
+        skipped->push_back(e.path + " (removed while the flush ran)");
+        return Status::OK();
+      }
       if (fd < 0) return Status::FromErrno("open content of " + s.path, errno);
       ScopedFd guard(fd);
       return writer.AddFileFromFd(e, fd).Annotate(s.path);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -132,7 +133,9 @@ struct Lease::State {
   mutable std::mutex mu;
   LeaseHolder self;  // what we wrote last
   std::string etag;  // of what we wrote last
-  bool held = false;
+  // Read without mu (held()): a renewal holds mu across its request, and
+  // `ccfs status` must not wait for a store that does not answer.
+  std::atomic<bool> held{false};
   std::chrono::steady_clock::time_point valid_until;
 };
 
@@ -288,10 +291,7 @@ void Lease::Abandon() {
   state_->held = false;
 }
 
-bool Lease::held() const {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  return state_->held;
-}
+bool Lease::held() const { return state_ != nullptr && state_->held.load(); }
 
 std::string Lease::etag() const {
   std::lock_guard<std::mutex> lock(state_->mu);
