@@ -22,7 +22,6 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mount_lib.sh"
 require_s3
 STORE=$(s3_store)
-direct=$AWS_ENDPOINT_URL
 trials=${CCFS_RACE_TRIALS:-1}
 sizes=${CCFS_RACE_SIZES:-70 210}
 seed=${CCFS_RACE_SEED:-$RANDOM}
@@ -102,13 +101,19 @@ with open(sys.argv[1], "wb") as f:
       flush_pid=$!
       wait_held 2 "$flush_pid" "$T/flush.out"
       [[ $(proxy_stat 's["held_lines"][1]') == *claude-home.tar.gz* ]] || fail "$trial: wrong request held"
+      # Hold 1 is the push's commit, hold 2 the flush's.
+      if [[ $dir == A ]]; then order=(1 2); else order=(2 1); fi
+      for n in "${order[@]}"; do
+        release "$n"
+        if ((n == 1)); then
+          finish "$push_pid"
+          push_rc=$rc
+        else
+          finish "$flush_pid"
+          flush_rc=$rc
+        fi
+      done
       if [[ $dir == A ]]; then
-        release 1
-        finish "$push_pid"
-        push_rc=$rc
-        release 2
-        finish "$flush_pid"
-        flush_rc=$rc
         [[ $push_rc == 0 ]] || fail "$trial: push exited $push_rc: $(cat "$T/push.out")"
         [[ $flush_rc == 0 ]] ||
           fail "$trial: the stale flush exited $flush_rc, not 0 (merged): $(cat "$T/flush.out")"
@@ -118,12 +123,6 @@ with open(sys.argv[1], "wb") as f:
         cp "$T/theirs/theirs-$trial.txt" "$expected/"
         cp "$mnt/mine-$trial.txt" "$mnt/settings-edit.txt" "$expected/"
       else
-        release 2
-        finish "$flush_pid"
-        flush_rc=$rc
-        release 1
-        finish "$push_pid"
-        push_rc=$rc
         [[ $flush_rc == 0 ]] || fail "$trial: the flush exited $flush_rc: $(cat "$T/flush.out")"
         if [[ ${how[0]} == --force ]]; then
           # Forced on purpose: it replaces what the flush wrote, and says so
