@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -172,7 +173,17 @@ int RunMountCommand(MountArgs& a) {
   options.allow_other = a.allow_other;
   options.lease_ttl_seconds = a.read_only ? 0 : a.lease_ttl;
   if (Status s = ApplySyncFlags(a.sync, &options); !s.ok()) return ReportError("mount", s);
+  // A refused mount leaves no cache behind that it created itself.
+  struct stat cache_st;
+  const bool cache_existed = ::stat(options.cache_root.c_str(), &cache_st) == 0;
   if (Status s = MakeDirs(options.cache_root, 0700); !s.ok()) return ReportError("mount", s);
+  auto forget_new_cache = [&](int rc) {
+    if (rc != kExitOk && !cache_existed) {
+      std::error_code ec;
+      std::filesystem::remove_all(options.cache_root, ec);
+    }
+    return rc;
+  };
 
   auto run = [&](const ReadyFn& ready) -> int {
     std::unique_ptr<ObjectStore> store = OpenStoreOrReport(a.store);
@@ -183,11 +194,11 @@ int RunMountCommand(MountArgs& a) {
     return ServeMount(std::move(store), options, ready);
   };
   if (a.foreground) {
-    return run([&](const Status& s) {
+    return forget_new_cache(run([&](const Status& s) {
       if (!s.ok()) std::cerr << "ccfs mount: " << s.ToString() << "\n";
-    });
+    }));
   }
-  return Daemonize(options.cache_root + "/mount.log", run);
+  return forget_new_cache(Daemonize(options.cache_root + "/mount.log", run));
 }
 
 int RunUmount(const std::string& mountpoint, bool force, int timeout_s) {

@@ -28,6 +28,7 @@ rc=$?
 set -e
 [[ $rc == 1 ]] || fail "second writable mount exited $rc, not 1: $(cat "$T/refused.err")"
 mountpoint -q "$T/m2" && fail "the refused mount is mounted"
+[[ -e $T/c2 ]] && fail "the refused mount left the cache directory it created ($T/c2)"
 grep -q "held writable by .*@$host (pid $pid1) since 20" "$T/refused.err" ||
   fail "refusal does not name the holder: $(cat "$T/refused.err")"
 echo "refused: $(cat "$T/refused.err")"
