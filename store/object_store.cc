@@ -45,7 +45,20 @@ std::string DefaultStoreUrl() {
 
 Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& url, const StoreOptions& opts) {
   if (url.rfind("file://", 0) == 0) return OpenFileStore(url.substr(7));
-  if (url.rfind("s3://", 0) == 0) return OpenS3Store(url.substr(5), opts);
+  if (url.rfind("s3://", 0) == 0) {
+    StoreOptions with_env = opts;
+    if (const char* v = std::getenv("CCFS_S3_STALL_TIMEOUT"); v != nullptr && *v != '\0') {
+      char* end = nullptr;
+      long s = std::strtol(v, &end, 10);
+      if (*end != '\0' || s <= 0 || s > 86400) {
+        return Status::InvalidArgument(std::string("CCFS_S3_STALL_TIMEOUT must be seconds (1 to "
+                                                   "86400), not '") +
+                                       v + "'");
+      }
+      with_env.stall_timeout_s = static_cast<int>(s);
+    }
+    return OpenS3Store(url.substr(5), with_env);
+  }
   return Status::InvalidArgument("unsupported store URL '" + url +
                                  "' (want s3://bucket[/prefix] or file:///dir)");
 }

@@ -128,6 +128,9 @@ struct StoreOptions {
   int max_retries = 5;     // attempts after the first for retryable errors
   int connect_timeout_ms = 5000;
   int request_timeout_ms = 0;  // 0 = no overall limit (large bodies); low-speed limit still applies
+  // A request that moves no byte for this long is given up (and retried):
+  // $CCFS_S3_STALL_TIMEOUT seconds when set, else 30.
+  int stall_timeout_s = 30;
   // Unconditional uploads above this go multipart (new objects nobody else
   // writes). Conditional ones never do: RGW 16.2 ignores conditions on
   // CompleteMultipartUpload, so a composed write could silently replace a

@@ -113,6 +113,7 @@ S3Client::S3Client(AwsConfig config, std::string bucket, const StoreOptions& opt
       max_retries_(std::max(0, opts.max_retries)),
       connect_timeout_ms_(opts.connect_timeout_ms > 0 ? opts.connect_timeout_ms : 5000),
       request_timeout_ms_(std::max(0, opts.request_timeout_ms)),
+      stall_timeout_s_(opts.stall_timeout_s > 0 ? opts.stall_timeout_s : 30),
       stats_(stats) {
   size_t sep = config_.endpoint.find("://");
   scheme_ = config_.endpoint.substr(0, sep);
@@ -249,6 +250,7 @@ Status S3Client::Execute(const S3Request& req, S3Response* resp) {
     http.body_length = req.body_length;
     http.connect_timeout_ms = connect_timeout_ms_;
     http.timeout_ms = request_timeout_ms_;
+    http.low_speed_time_s = stall_timeout_s_;
 
     HttpResponse hr;
     uint64_t body_pos = 0;  // bytes of this response's body seen so far

@@ -89,6 +89,7 @@ class S3Client {
   int max_retries_;
   int connect_timeout_ms_;
   int request_timeout_ms_;
+  int stall_timeout_s_;
   StoreStats* stats_;
   std::atomic<EtagForm> etag_form_{EtagForm::kQuoted};
 };

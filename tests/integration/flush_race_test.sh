@@ -27,6 +27,10 @@ sizes=${CCFS_RACE_SIZES:-70 210}
 seed=${CCFS_RACE_SEED:-$RANDOM}
 echo "flush_race: seed $seed, $trials trial(s) per size and direction, sizes (MiB): $sizes"
 start_fault_proxy 1800
+# A held commit must outlast the other writer's preparation (packing 210 MiB
+# takes longer than ccfs's default 30 s stall limit under ASan): without this
+# the held request would be given up and retried instead of let go.
+export CCFS_S3_STALL_TIMEOUT=900
 
 # The commit of the tarball: a single PUT (no query), or a multipart Complete.
 hold_commits='{"hold_match": "^(PUT [^ ?]*/claude-home\\.tar\\.gz |POST [^ ]*/claude-home\\.tar\\.gz\\?uploadId=)", "hold_max": 2, "hold_timeout_s": 300}'
