@@ -145,3 +145,25 @@ for d in sys.argv[1:]:
   rm -rf "$T/pulled"
 done
 echo "mount_cache_full: $trials trial(s), 0 operations undone, 0 files emptied"
+
+# A flush whose new tarball does not fit in the cache fails, says how much
+# space it needs, and keeps the change; with room again it goes through.
+python3 -c 'import random,sys; sys.stdout.buffer.write(random.Random(int(sys.argv[1])).randbytes(24 << 20))' \
+  "$seed" >"$expected/big.bin"
+check "push the grown tree" "$CCFS" push "$expected" "$WS" --store "$STORE" --force --ignore-lease >/dev/null
+mkdir -p "$mnt"
+_mounts+=("$mnt")
+timeout 120 "$CCFS" mount "$WS" "$mnt" --store "$STORE" --cache "$MOUNT_CACHE" --hydrate lazy ||
+  fail "mount of the grown tree"
+mount_pid "$mnt" >"$mnt.pid"
+dd if=/dev/zero of="$mnt/filler" bs=1M count=100 conv=fsync status=none 2>/dev/null || true
+echo "changed on a full cache" >"$mnt/changed.txt"
+"$CCFS" flush "$mnt" >"$T/flush.out" 2>&1 && fail "a flush needing ~25 MiB succeeded with the cache full"
+grep -q "needs about [0-9]* MiB free" "$T/flush.out" ||
+  fail "the failed flush does not say how much space it needs: $(cat "$T/flush.out")"
+echo "mount_cache_full: $(grep -o 'needs about [0-9]* MiB free ([0-9]* MiB are)' "$T/flush.out")"
+rm -f "$mnt/filler"
+check "flush once there is room" "$CCFS" flush "$mnt" >/dev/null
+[[ $("$CCFS" cat "$WS" changed.txt --store "$STORE") == "changed on a full cache" ]] ||
+  fail "the change kept through the failed flush did not reach the store"
+check "umount" "$CCFS" umount "$mnt"
