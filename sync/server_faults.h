@@ -9,6 +9,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <string>
 
 #include "store/status.h"
@@ -24,12 +25,18 @@ struct SyncFaultRule {
   // client resends lines the server already holds.
   int64_t rewind = 0;
   int delay_ms = 0;  // sleep before replying (slow server)
+  // > 0: a steady fault rate instead of a count: each matching request fails
+  // with this probability (drawn from a generator seeded by `seed`), and the
+  // rule stays until Clear().
+  double rate = 0;
+  uint64_t seed = 1;
 };
 
 class SyncFaultInjector {
  public:
   // Spec: {"status": 500, "count": 3, "retry_after": 1, "path": "/api/v1/sync/chunk",
-  //        "rewind": 0, "delay_ms": 0}. Rules queue up and apply in order.
+  //        "rewind": 0, "delay_ms": 0} or, for a steady rate, {"status": 500,
+  //        "rate": 0.15, "seed": 7}. Rules queue up and apply in order.
   Status AddFromJson(const nlohmann::json& spec);
   void Clear();
   // Consumes one use of the first rule matching this request, if any.
@@ -37,7 +44,8 @@ class SyncFaultInjector {
 
  private:
   std::mutex mu_;
-  std::deque<SyncFaultRule> rules_;
+  std::deque<SyncFaultRule> rules_;  // GUARDED_BY(mu_)
+  std::mt19937_64 rng_;              // GUARDED_BY(mu_): for rate rules
 };
 
 }  // namespace ccfs

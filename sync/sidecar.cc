@@ -179,10 +179,20 @@ void SyncSidecar::Run() {
       continue;
     }
 
+    // One pass over the dirty files. A file whose request fails is left for
+    // the next pass while the others go on (a server failing a share of its
+    // requests at random still gets most of them); only a server that asks
+    // everyone to wait (429/503) or refuses the token ends the pass early.
     std::optional<ApiReply> failure;
+    bool progressed = false;  // some request of this pass succeeded
     std::string local_error;
-    for (auto it = dirty.begin(); it != dirty.end() && !stop_ && !failure;) {
+    for (auto it = dirty.begin(); it != dirty.end() && !stop_;) {
+      const int64_t requests_before = client_->requests();
       StepOutcome o = uploader_->SyncFile(*it);
+      if (o.kind != StepOutcome::Kind::kRemote && client_->requests() > requests_before) {
+        progressed = true;
+      }
+      bool end_pass = false;
       switch (o.kind) {
         case StepOutcome::Kind::kDone:
           it = dirty.erase(it);
@@ -197,14 +207,23 @@ void SyncSidecar::Run() {
           it = dirty.erase(it);
           break;
         case StepOutcome::Kind::kRemote:
-          failure = std::move(o.reply);
+          end_pass = o.reply.kind == ApiReply::Kind::kRateLimited ||
+                     o.reply.kind == ApiReply::Kind::kUnauthorized ||
+                     o.reply.kind == ApiReply::Kind::kAborted;
+          if (!failure || end_pass) failure = std::move(o.reply);
+          ++it;
           break;
       }
+      if (end_pass) break;
     }
-    if (!failure && !stop_) {
+    if (!stop_ && (!failure || failure->kind == ApiReply::Kind::kRetryable)) {
+      const int64_t requests_before = client_->requests();
       StepOutcome o = uploader_->FlushOutbox();
-      if (o.kind == StepOutcome::Kind::kRemote) failure = std::move(o.reply);
+      if (o.kind == StepOutcome::Kind::kRemote && !failure) failure = std::move(o.reply);
       if (o.kind == StepOutcome::Kind::kLocal) local_error = o.local.ToString();
+      if (o.kind != StepOutcome::Kind::kRemote && client_->requests() > requests_before) {
+        progressed = true;
+      }
     }
     bool drained = false;
     if (!failure && !stop_ && drain_pending && dirty.empty()) {
@@ -237,6 +256,9 @@ void SyncSidecar::Run() {
       }
       drained_.notify_all();
     } else if (failure) {
+      // Backoff grows only while nothing gets through: a pass in which some
+      // request succeeded starts it again from its initial delay.
+      if (progressed) backoff.Reset();
       milliseconds delay = backoff.Next();
       rate_limited = failure->kind == ApiReply::Kind::kRateLimited;
       if (rate_limited && failure->retry_after_s >= 0) {

@@ -98,6 +98,10 @@ class ApiProbe {
     Reply r = Post("/api/v1/_test/faults", spec);
     ASSERT_EQ(r.status, 200) << r.body.dump();
   }
+  void ClearFaults() {
+    Reply r = Send("DELETE", "/api/v1/_test/faults");
+    ASSERT_EQ(r.status, 200) << r.body.dump();
+  }
   int64_t Requests() {
     Reply r = Send("GET", "/api/v1/_test/stats");
     return r.status == 200 ? r.body.value("requests", int64_t{-1}) : -1;
