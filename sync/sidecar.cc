@@ -119,6 +119,10 @@ void SyncSidecar::Publish(SyncState state, const std::string& error) {
   unpublished_ = 0;
 }
 
+namespace {
+constexpr milliseconds kDrainRetryMax{2000};
+}  // namespace
+
 void SyncSidecar::Run() {
   std::set<std::string> dirty;  // files that may have unsent lines
   auto loaded = uploader_->LoadProgress();
@@ -227,13 +231,18 @@ void SyncSidecar::Run() {
     }
     bool drained = false;
     if (!failure && !stop_ && drain_pending && dirty.empty()) {
+      // Each session's end goes out on its own: one that fails waits for the
+      // next pass, the others do not.
       for (const std::string& session : grown_sessions) {
         if (ended_sessions.count(session) != 0) continue;
         StepOutcome o = uploader_->EndSession(session);
         if (o.kind == StepOutcome::Kind::kRemote) {
-          failure = std::move(o.reply);
-          break;
+          const bool end_pass = o.reply.kind != ApiReply::Kind::kRetryable;
+          if (!failure || end_pass) failure = std::move(o.reply);
+          if (end_pass) break;
+          continue;
         }
+        progressed = true;
         ended_sessions.insert(session);
       }
       drained = !failure;
@@ -261,6 +270,10 @@ void SyncSidecar::Run() {
       if (progressed) backoff.Reset();
       milliseconds delay = backoff.Next();
       rate_limited = failure->kind == ApiReply::Kind::kRateLimited;
+      // An unmount is waiting on the drain: keep trying every couple of
+      // seconds at most rather than sit out a long backoff (a server's own
+      // Retry-After still counts).
+      if (drain_pending) delay = std::min(delay, kDrainRetryMax);
       if (rate_limited && failure->retry_after_s >= 0) {
         delay = std::max(delay, std::min(milliseconds(failure->retry_after_s * 1000LL),
                                          options_.max_retry_after));
