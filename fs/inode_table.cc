@@ -302,9 +302,7 @@ int InodeTable::SetAttr(uint64_t ino, const AttrChange& change, NodeInfo* out) {
   std::lock_guard<std::mutex> lock(mu_);
   Node* n = Find(ino);
   if (n == nullptr) return ENOENT;
-  Node after_node;  // the post-state, built before anything changes
-  NodeInfo& after = after_node;
-  after = *n;
+  NodeInfo after = *n;  // the post-state, built before anything changes
   if (change.set_size) {
     if (n->type == NodeType::kDir) return EISDIR;
     if (n->type != NodeType::kFile) return EINVAL;
@@ -503,9 +501,7 @@ int InodeTable::AdoptRemote(uint64_t ino, uint64_t seen_gen, const NodeRecord& t
   if (n == nullptr || n->unlinked) return ENOENT;
   if (n->type != theirs.type) return EINVAL;
   if (n->data_gen != seen_gen) return EAGAIN;
-  Node after_node;
-  NodeInfo& after = after_node;
-  after = *n;
+  NodeInfo after = *n;
   after.mode = theirs.mode;
   after.mtime_ns = theirs.mtime_ns;
   after.ctime_ns = theirs.ctime_ns;
