@@ -54,9 +54,11 @@ int Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req, NodeInfo* out) 
     change.set_mtime = true;
     change.mtime_ns = req.mtime_now ? change.ctime_ns : req.mtime_ns;
   }
+  ContentChangeScope truncating;  // until the new size is booked
   if (req.set_size) {
     if (cur.type == NodeType::kDir) return EISDIR;
     if (cur.type != NodeType::kFile) return EINVAL;
+    truncating = ContentChangeScope(table_, ino, req.size);
     // Truncating to 0 needs none of the old bytes; anything else keeps a prefix.
     int err = req.size == 0 ? hydrator_->DiscardRemote(ino) : hydrator_->EnsureLocal(ino);
     if (err != 0) return err;
@@ -196,11 +198,13 @@ int Filesystem::WritableFile(uint64_t ino) {
   return 0;
 }
 
-int Filesystem::BeginWrite(uint64_t ino, uint64_t bytes, std::shared_ptr<UniqueFd>* fd,
-                           ContentCache::DataTicket* ticket) {
+int Filesystem::BeginWrite(uint64_t ino, uint64_t off, uint64_t bytes,
+                           std::shared_ptr<UniqueFd>* fd, WriteScope* scope) {
   if (int err = WritableFile(ino); err != 0) return err;
   if (int err = OpenContent(ino, fd); err != 0) return err;
-  return content_->AdmitData(bytes, ticket);
+  if (int err = content_->AdmitData(bytes, &scope->ticket); err != 0) return err;
+  scope->change = ContentChangeScope(table_, ino, off);
+  return 0;
 }
 
 int Filesystem::EndWrite(uint64_t ino, uint64_t end) {
@@ -211,8 +215,8 @@ int Filesystem::EndWrite(uint64_t ino, uint64_t end) {
 
 int Filesystem::Write(uint64_t ino, uint64_t off, const char* data, size_t len) {
   std::shared_ptr<UniqueFd> fd;
-  ContentCache::DataTicket ticket;
-  if (int err = BeginWrite(ino, len, &fd, &ticket); err != 0) return err;
+  WriteScope scope;
+  if (int err = BeginWrite(ino, off, len, &fd, &scope); err != 0) return err;
   size_t done = 0;
   while (done < len) {
     ssize_t n = ::pwrite(fd->get(), data + done, len - done, static_cast<off_t>(off + done));
@@ -261,8 +265,8 @@ int Filesystem::CopyFileRange(uint64_t ino_in, uint64_t off_in, uint64_t ino_out
   *copied = 0;
   std::shared_ptr<UniqueFd> in, out;
   if (int err = OpenContent(ino_in, &in); err != 0) return err;
-  ContentCache::DataTicket ticket;
-  if (int err = BeginWrite(ino_out, len, &out, &ticket); err != 0) return err;
+  WriteScope scope;
+  if (int err = BeginWrite(ino_out, off_out, len, &out, &scope); err != 0) return err;
   loff_t src = static_cast<loff_t>(off_in), dst = static_cast<loff_t>(off_out);
   while (*copied < len) {
     ssize_t n = ::copy_file_range(in->get(), &src, out->get(), &dst, len - *copied, 0);
@@ -281,8 +285,8 @@ int Filesystem::CopyFileRange(uint64_t ino_in, uint64_t off_in, uint64_t ino_out
 int Filesystem::Fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) {
   if (mode != 0) return EOPNOTSUPP;
   std::shared_ptr<UniqueFd> fd;
-  ContentCache::DataTicket ticket;
-  if (int err = BeginWrite(ino, len, &fd, &ticket); err != 0) return err;
+  WriteScope scope;
+  if (int err = BeginWrite(ino, off, len, &fd, &scope); err != 0) return err;
   int err = ::posix_fallocate(fd->get(), static_cast<off_t>(off), static_cast<off_t>(len));
   if (err != 0) return err;
   NodeInfo n;

@@ -85,12 +85,19 @@ class Filesystem {
 
   // Reads go straight to the content file: the descriptor to read from.
   int OpenContent(uint64_t ino, std::shared_ptr<UniqueFd>* fd);
+  // What a write holds until its bytes are in the content file and booked:
+  // the admitted bytes (in flight for the cache's space accounting) and the
+  // content change (in flight for readers that need a consistent copy).
+  struct WriteScope {
+    ContentCache::DataTicket ticket;
+    ContentChangeScope change;
+  };
   // Writes: BeginWrite hydrates, admits `bytes` more data (ENOSPC at the
   // cache's metadata reserve: ContentCache::AdmitData) and hands out the
   // descriptor; the caller writes [off, end) into it, then EndWrite records
-  // the change.
-  int BeginWrite(uint64_t ino, uint64_t bytes, std::shared_ptr<UniqueFd>* fd,
-                 ContentCache::DataTicket* ticket);
+  // the change, all while holding *scope (a write at `off`).
+  int BeginWrite(uint64_t ino, uint64_t off, uint64_t bytes, std::shared_ptr<UniqueFd>* fd,
+                 WriteScope* scope);
   int EndWrite(uint64_t ino, uint64_t end);
   // Convenience for tests and small writes.
   int Write(uint64_t ino, uint64_t off, const char* data, size_t len);

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "fs/remote_tree.h"
+#include "fs/settled_copy.h"
 #include "fs/tarball_compose.h"
 #include "fs/tarball_repack.h"
 #include "store/parallel.h"
@@ -32,27 +33,6 @@ struct Flusher::Plan {
 };
 
 namespace {
-
-// Copies `src` to a new file `dst` (a stable snapshot for an upload whose
-// source may still be appended to).
-Status CopyFile(const std::string& src, const std::string& dst) {
-  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return Status::FromErrno("open " + src, errno);
-  UniqueFd in_guard(in);
-  int out = ::open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (out < 0) return Status::FromErrno("create " + dst, errno);
-  UniqueFd out_guard(out);
-  for (;;) {
-    ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("copy " + src, errno);
-    }
-    if (n == 0) break;
-  }
-  if (::close(out_guard.release()) != 0) return Status::FromErrno("close " + dst, errno);
-  return Status::OK();
-}
 
 bool IsUnchangedTranscript(const SnapshotEntry& e,
                            const std::map<std::string, BaseTranscript>& base) {
@@ -220,14 +200,15 @@ Status Flusher::UploadTranscripts(const FlushOptions& options, Plan* plan, Flush
                              " to upload it: " + (why.empty() ? std::strerror(err) : why))
           .WithErrno(err);
     }
-    std::string tmp = content_->TempPath("upload");
-    Status st = CopyFile(content_->Path(e.node.ino), tmp);
-    if (!st.ok() && st.sys_errno() == ENOENT) {
-      ::unlink(tmp.c_str());
-      return Status::OK();  // removed between the two steps: likewise
-    }
+    // A copy no write tore (the session may be appending right now).
+    SettledCopy copy;
+    Status st = CopySettled(*table_, *content_, e.node.ino, &copy, {.max_in_memory = 0});
+    if (st.ok() && copy.gone) return Status::OK();  // removed since the snapshot: likewise
+    CCFS_RETURN_IF_ERROR(st.Annotate("copying " + e.path + " to upload it"));
     struct stat sb {};
-    if (st.ok() && ::stat(tmp.c_str(), &sb) != 0) st = Status::FromErrno("stat " + tmp, errno);
+    if (::stat(copy.temp_path.c_str(), &sb) != 0) {
+      return Status::FromErrno("stat " + copy.temp_path, errno);
+    }
     PutOptions put;
     auto base = plan->base_transcripts.find(e.path);
     if (options.force) {
@@ -239,8 +220,7 @@ Status Flusher::UploadTranscripts(const FlushOptions& options, Plan* plan, Flush
     }
     put.content_type = "application/x-ndjson";
     ObjectInfo info;
-    if (st.ok()) st = store_->PutFile(TranscriptKey(workspace_, e.path), tmp, put, &info);
-    ::unlink(tmp.c_str());
+    st = store_->PutFile(TranscriptKey(workspace_, e.path), copy.temp_path, put, &info);
     if (st.IsPreconditionFailed()) {
       std::lock_guard<std::mutex> lock(conflict_mu);
       conflict_path = e.path;
@@ -248,10 +228,11 @@ Status Flusher::UploadTranscripts(const FlushOptions& options, Plan* plan, Flush
     }
     CCFS_RETURN_IF_ERROR(st.Annotate("uploading " + e.path));
     BaseTranscript t{e.path, info.etag, static_cast<uint64_t>(sb.st_size),
-                     static_cast<int64_t>(sb.st_mtime)};
+                     copy.node.mtime_ns / 1000000000};
     base_->PutTranscript(t);
     CCFS_RETURN_IF_ERROR(db_->PutBaseTranscript(t));
-    table_->NoteFlushed(e.node.ino, e.node.data_gen, OriginKind::kTranscript, e.path, info.etag);
+    // The uploaded bytes are the file as of the copy's data_gen.
+    table_->NoteFlushed(e.node.ino, copy.node.data_gen, OriginKind::kTranscript, e.path, info.etag);
     ++uploaded;
     return Status::OK();
   });
@@ -285,7 +266,7 @@ Status Flusher::ComposeTarball(Plan* plan, bool allow_copy, const std::string& o
   }
   ComposeStats stats;
   Status s = WriteComposed(compose, plan->tarball_side, *plan->base, *store_,
-                           TarballKey(workspace_), blocks_, *content_, out, index, &stats);
+                           TarballKey(workspace_), blocks_, *table_, *content_, out, index, &stats);
   report->blocks_copied = stats.blocks_copied;
   report->bytes_copied = stats.bytes_copied;
   report->entries_rewritten = stats.entries_written;

@@ -235,8 +235,8 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
 void OpWriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_file_info*) {
   Guard(req, "write", [&] {
     std::shared_ptr<UniqueFd> fd;
-    ContentCache::DataTicket ticket;  // the bytes count as in flight until written
-    int err = Fs(req)->BeginWrite(ino, fuse_buf_size(in), &fd, &ticket);
+    Filesystem::WriteScope scope;  // the bytes count as in flight until booked
+    int err = Fs(req)->BeginWrite(ino, static_cast<uint64_t>(off), fuse_buf_size(in), &fd, &scope);
     if (err != 0) {
       fuse_reply_err(req, err);
       return;

@@ -400,6 +400,31 @@ void InodeTable::NoteContentLost(uint64_t ino) {
   Persist(*n);
 }
 
+bool InodeTable::BeginContentChange(uint64_t ino, uint64_t offset) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr || offset >= n->size) return false;
+  ++n->rewrites_in_flight;
+  return true;
+}
+
+void InodeTable::EndContentChange(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr || n->rewrites_in_flight == 0) return;
+  --n->rewrites_in_flight;
+  ++n->rewrite_gen;
+}
+
+int InodeTable::GetSettled(uint64_t ino, NodeInfo* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr || n->unlinked) return ENOENT;
+  if (n->rewrites_in_flight != 0) return EAGAIN;
+  *out = *n;
+  return 0;
+}
+
 void InodeTable::Snapshot(std::vector<SnapshotEntry>* out) {
   std::lock_guard<std::mutex> lock(mu_);
   out->clear();

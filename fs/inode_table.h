@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "fs/meta_db.h"
@@ -26,7 +27,8 @@ inline constexpr uint64_t kRootIno = 1;
 
 // What FUSE needs to answer getattr/lookup/readdirplus.
 struct NodeInfo : NodeRecord {
-  uint64_t data_gen = 0;  // bumped by every content change
+  uint64_t data_gen = 0;     // bumped by every content change
+  uint64_t rewrite_gen = 0;  // bumped by every change of bytes the file already had
 };
 
 struct DirEntryInfo {
@@ -99,6 +101,21 @@ class InodeTable {
   // A hydrated file's content vanished from the cache: back to remote.
   void NoteContentLost(uint64_t ino);
 
+  // Rewrites in flight: every change of a content file (a write between
+  // its pwrite and its bookkeeping, a truncate, a fallocate) runs inside a
+  // ContentChangeScope. One that starts below the file's size may change
+  // bytes the file already has (a rewrite): it counts as in flight until
+  // its end, which bumps rewrite_gen even when it failed half way. Appends
+  // do not count: a copy racing them is a prefix of the file, as any reader
+  // may see. So a reader that saw no rewrite in flight and the same
+  // rewrite_gen before and after copying the bytes holds a copy no write
+  // tore (fs/settled_copy.h). Begin returns whether it counted the change.
+  bool BeginContentChange(uint64_t ino, uint64_t offset);
+  void EndContentChange(uint64_t ino);
+  // Like Get, but EAGAIN while a rewrite is in flight, and ENOENT for a
+  // file that lost its last name (open but unlinked).
+  int GetSettled(uint64_t ino, NodeInfo* out);
+
   // Flush support. Every live node with its path, in sorted depth-first order.
   void Snapshot(std::vector<SnapshotEntry>* out);
   // After `path`'s content went up to the store: origin becomes the new
@@ -146,6 +163,7 @@ class InodeTable {
     uint64_t nlookup = 0;
     bool unlinked = false;
     bool size_unsaved = false;  // size/mtime changed by writes, not yet in the DB
+    uint32_t rewrites_in_flight = 0;
     std::map<std::string, uint64_t> children;
   };
 
@@ -172,6 +190,36 @@ class InodeTable {
   uint64_t changes_ = 0;
   bool had_change_ = false;
   std::vector<uint64_t> written_;  // inodes with size_unsaved
+};
+
+// One content change of an inode, starting at byte `offset`, for the
+// scope's lifetime (InodeTable::BeginContentChange).
+class ContentChangeScope {
+ public:
+  ContentChangeScope() = default;
+  ContentChangeScope(InodeTable* table, uint64_t ino, uint64_t offset) : ino_(ino) {
+    if (table->BeginContentChange(ino, offset)) table_ = table;
+  }
+  ContentChangeScope(ContentChangeScope&& other) noexcept
+      : table_(std::exchange(other.table_, nullptr)), ino_(other.ino_) {}
+  ContentChangeScope& operator=(ContentChangeScope&& other) noexcept {
+    if (this != &other) {
+      End();
+      table_ = std::exchange(other.table_, nullptr);
+      ino_ = other.ino_;
+    }
+    return *this;
+  }
+  ContentChangeScope(const ContentChangeScope&) = delete;
+  ContentChangeScope& operator=(const ContentChangeScope&) = delete;
+  ~ContentChangeScope() { End(); }
+
+ private:
+  void End() {
+    if (table_ != nullptr) std::exchange(table_, nullptr)->EndContentChange(ino_);
+  }
+  InodeTable* table_ = nullptr;
+  uint64_t ino_ = 0;
 };
 
 }  // namespace ccfs

@@ -87,6 +87,8 @@ class Mount {
   // The pieces, for tests that drive the filesystem without a kernel mount.
   Filesystem* filesystem() { return fs_.get(); }
   Hydrator* hydrator() { return hydrator_.get(); }
+  InodeTable* table() { return table_.get(); }
+  ContentCache* content() { return &content_; }
   ObjectStore* store() { return store_.get(); }
   const MountOptions& options() const { return options_; }
 

@@ -142,8 +142,8 @@ ComposePlan PlanCompose(const std::vector<const SnapshotEntry*>& side, const Tar
 
 Status WriteComposed(const ComposePlan& plan, const std::vector<const SnapshotEntry*>& side,
                      const TarballVersion& base, ObjectStore& store, const std::string& key,
-                     BlockCache* blocks, ContentCache& content, const std::string& out_path,
-                     TarIndex* index, ComposeStats* stats) {
+                     BlockCache* blocks, InodeTable& table, ContentCache& content,
+                     const std::string& out_path, TarIndex* index, ComposeStats* stats) {
   auto writer = SeekableTarWriter::Create(out_path, SeekableTarWriter::Options{});
   CCFS_RETURN_IF_ERROR(writer.status());
   if (blocks != nullptr && base.seekable) {
@@ -162,7 +162,7 @@ Status WriteComposed(const ComposePlan& plan, const std::vector<const SnapshotEn
       continue;
     }
     for (size_t i = seg.side_begin; i < seg.side_end; ++i) {
-      CCFS_RETURN_IF_ERROR(AddToTarball(**writer, *side[i], content, &skipped));
+      CCFS_RETURN_IF_ERROR(AddToTarball(**writer, *side[i], table, content, &skipped));
       ++stats->entries_written;
     }
   }

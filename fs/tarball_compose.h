@@ -46,7 +46,7 @@ ComposePlan PlanCompose(const std::vector<const SnapshotEntry*>& side, const Tar
 // its index. Files of write segments must have local content.
 Status WriteComposed(const ComposePlan& plan, const std::vector<const SnapshotEntry*>& side,
                      const TarballVersion& base, ObjectStore& store, const std::string& key,
-                     BlockCache* blocks, ContentCache& content, const std::string& out_path,
-                     TarIndex* index, ComposeStats* stats);
+                     BlockCache* blocks, InodeTable& table, ContentCache& content,
+                     const std::string& out_path, TarIndex* index, ComposeStats* stats);
 
 }  // namespace ccfs

@@ -1,9 +1,6 @@
 #include "fs/tarball_repack.h"
 
-#include <fcntl.h>
-
-#include <cerrno>
-
+#include "fs/settled_copy.h"
 #include "store/tar_sanitize.h"
 #include "store/workspace_layout.h"
 
@@ -60,8 +57,8 @@ bool SameAsBase(const std::vector<const SnapshotEntry*>& side, const TarballVers
   return true;
 }
 
-Status AddToTarball(SeekableTarWriter& writer, const SnapshotEntry& s, ContentCache& content,
-                    std::vector<std::string>* skipped) {
+Status AddToTarball(SeekableTarWriter& writer, const SnapshotEntry& s, InodeTable& table,
+                    ContentCache& content, std::vector<std::string>* skipped) {
   TarEntry e;
   e.path = s.path;
   e.mode = SanitizeMode(s.node.mode);
@@ -80,18 +77,21 @@ Status AddToTarball(SeekableTarWriter& writer, const SnapshotEntry& s, ContentCa
       return writer.AddSymlink(e);
     }
     case NodeType::kFile: {
-      // A descriptor of our own: reading moves its offset.
-      std::string path = content.Path(s.node.ino);
-      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0 && errno == ENOENT) {
+      // The file may be written while the flush runs: pack a copy no write
+      // tore, never the live bytes.
+      SettledCopy copy;
+      CCFS_RETURN_IF_ERROR(CopySettled(table, content, s.node.ino, &copy).Annotate(s.path));
+      if (copy.gone) {
         // Deleted since the flush's snapshot: not part of the tree any more
         // (the deletion is a change of its own: the next flush sees it).
         skipped->push_back(e.path + " (removed while the flush ran)");
         return Status::OK();
       }
-      if (fd < 0) return Status::FromErrno("open content of " + s.path, errno);
-      ScopedFd guard(fd);
-      return writer.AddFileFromFd(e, fd).Annotate(s.path);
+      // The copy may be newer than the snapshot (its node then stays dirty
+      // for the next flush); its mtime goes with its bytes.
+      e.mtime = Seconds(copy.node.mtime_ns);
+      if (!copy.temp_path.empty()) return writer.AddFile(e, copy.temp_path).Annotate(s.path);
+      return writer.AddFileFromBytes(e, copy.bytes).Annotate(s.path);
     }
   }
   return Status::OK();

@@ -23,9 +23,11 @@ bool OnTarballSide(const SnapshotEntry& e);
 // targets, and no file content changed since it came from `base`.
 bool SameAsBase(const std::vector<const SnapshotEntry*>& side, const TarballVersion& base);
 
-// Adds one tarball-side entry to `writer` (file bytes from the content
-// cache). Symlinks a tarball may not hold are skipped and named in *skipped.
-Status AddToTarball(SeekableTarWriter& writer, const SnapshotEntry& entry, ContentCache& content,
-                    std::vector<std::string>* skipped);
+// Adds one tarball-side entry to `writer`. File bytes come from the
+// content cache as a settled copy (fs/settled_copy.h), so a write racing
+// the flush never tears a member. Symlinks a tarball may not hold, and
+// files removed since the snapshot, are skipped and named in *skipped.
+Status AddToTarball(SeekableTarWriter& writer, const SnapshotEntry& entry, InodeTable& table,
+                    ContentCache& content, std::vector<std::string>* skipped);
 
 }  // namespace ccfs
