@@ -24,12 +24,13 @@
 #include "fs/mount.h"
 #include "fs/mount_lease.h"
 #include "fs/mount_sync.h"
+#include "fs/mountinfo.h"
 #include "fs/recovery.h"
 #include "store/workspace_layout.h"
 
 namespace ccfs::cli {
 
-int CheckMountpointUsable(const std::string& mp) {
+int CheckMountpointUsable(const std::string& mp, bool allow_non_empty) {
   bool stale = false;
   if (Status s = CleanStaleMount(mp, &stale); !s.ok()) return ReportError("mount", s);
   if (stale) {
@@ -52,6 +53,17 @@ int CheckMountpointUsable(const std::string& mp) {
               << reply.value("workspace", std::string("?")) << ")\n";
     return kExitError;
   }
+  if (!allow_non_empty) {
+    std::error_code ec;
+    std::filesystem::directory_iterator it(mp, ec);
+    if (!ec && it != std::filesystem::directory_iterator()) {
+      std::cerr << "ccfs mount: " << mp << " is not empty (it holds "
+                << it->path().filename().string()
+                << "...); a mount there would hide its files until the unmount. Mount on an "
+                   "empty directory, or pass --allow-non-empty to mount over them anyway\n";
+      return kExitError;
+    }
+  }
   return kExitOk;
 }
 
@@ -67,27 +79,13 @@ struct MountArgs {
   bool read_only = false;
   bool discard_local = false;
   bool allow_other = false;
+  bool allow_non_empty = false;
   int lease_ttl = kDefaultLeaseTtlSeconds;
   SyncFlags sync;
 };
 
 // True if `path` is a mountpoint in /proc/self/mountinfo.
-bool IsMounted(const std::string& path) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    // id parent major:minor root mountpoint ...
-    size_t pos = 0;
-    for (int field = 0; field < 4 && pos != std::string::npos; ++field) {
-      pos = line.find(' ', pos);
-      if (pos != std::string::npos) ++pos;
-    }
-    if (pos == std::string::npos) continue;
-    size_t end = line.find(' ', pos);
-    if (line.substr(pos, end - pos) == path) return true;
-  }
-  return false;
-}
+bool IsMounted(const std::string& path) { return !MountedFsType(path).empty(); }
 
 // The control socket of the mount at `mountpoint`, or exit code via *code.
 bool SocketFor(const std::string& what, const std::string& mountpoint, std::string* abs,
@@ -161,7 +159,7 @@ int RunMountCommand(MountArgs& a) {
   if (Status s = ValidateWorkspaceName(a.workspace); !s.ok()) return ReportError("mount", s);
   auto mp = AbsoluteMountpoint(a.mountpoint);
   if (!mp.ok()) return ReportError("mount", mp.status());
-  if (int rc = CheckMountpointUsable(*mp); rc != kExitOk) return rc;
+  if (int rc = CheckMountpointUsable(*mp, a.allow_non_empty); rc != kExitOk) return rc;
   MountOptions options;
   options.store_url = a.store.url.empty() ? DefaultStoreUrl() : a.store.url;
   options.workspace = a.workspace;
@@ -373,6 +371,8 @@ void RegisterMount(CLI::App& app, CommandContext& ctx) {
                 "Drop unflushed local changes in the cache and start from the store's version");
   cmd->add_flag("--allow-other", args->allow_other,
                 "Let other users see the mount (needs user_allow_other in /etc/fuse.conf)");
+  cmd->add_flag("--allow-non-empty", args->allow_non_empty,
+                "Mount over a directory that holds files (they are hidden until the unmount)");
   cmd->add_option("--lease-ttl", args->lease_ttl,
                   "Seconds the workspace lease lasts unless renewed (tests; 0: take no lease)")
       ->group("");  // hidden

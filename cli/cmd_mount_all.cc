@@ -25,6 +25,7 @@ struct MountAllArgs {
   std::string cache;
   bool foreground = false;
   bool allow_other = false;
+  bool allow_non_empty = false;
 };
 
 int Usage(const std::string& message) {
@@ -54,7 +55,7 @@ int RunMountAll(MountAllArgs a) {
   }
   auto mp = AbsoluteMountpoint(mountpoint);
   if (!mp.ok()) return ReportError("mount", mp.status());
-  if (int rc = CheckMountpointUsable(*mp); rc != kExitOk) return rc;
+  if (int rc = CheckMountpointUsable(*mp, a.allow_non_empty); rc != kExitOk) return rc;
   AllViewOptions options;
   options.store_url = a.store.url.empty() ? DefaultStoreUrl() : a.store.url;
   options.mountpoint = *mp;
@@ -132,6 +133,7 @@ std::function<void()> WithMountAll(CLI::App* cmd, StoreFlags* store, CommandCont
     a.cache = value("--cache");
     a.foreground = given("--foreground");
     a.allow_other = given("--allow-other");
+    a.allow_non_empty = given("--allow-non-empty");
     ctx.exit_code = RunMountAll(std::move(a));
   };
 }

@@ -37,8 +37,10 @@ int ReportError(const std::string& what, const Status& s);
 
 // Before mounting at the absolute path `mp`: detaches a stale mount a crashed
 // daemon left there (saying so), and checks it is a directory that no ccfs
-// process serves yet. kExitOk, or the exit code after reporting why not.
-int CheckMountpointUsable(const std::string& mp);
+// process serves yet and that is empty (a mount would hide its files until
+// the unmount) unless `allow_non_empty`. kExitOk, or the exit code after
+// reporting why not.
+int CheckMountpointUsable(const std::string& mp, bool allow_non_empty);
 
 void RegisterPush(CLI::App& app, CommandContext& ctx);
 void RegisterPull(CLI::App& app, CommandContext& ctx);

@@ -6,66 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
 #include <vector>
 
 #include "fs/mount.h"
+#include "fs/mountinfo.h"
 #include "fs/unmount.h"
 
 namespace ccfs {
-
-namespace {
-
-// Mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string UnescapeMountinfo(const std::string& field) {
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size()) {
-      int v = 0;
-      bool octal = true;
-      for (size_t k = 1; k <= 3; ++k) {
-        char c = field[i + k];
-        if (c < '0' || c > '7') octal = false;
-        v = v * 8 + (c - '0');
-      }
-      if (octal) {
-        out.push_back(static_cast<char>(v));
-        i += 3;
-        continue;
-      }
-    }
-    out.push_back(field[i]);
-  }
-  return out;
-}
-
-// The filesystem type of the mount at exactly `path` in this process's
-// mount namespace, "" when `path` is not a mountpoint.
-std::string MountedFsType(const std::string& path) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, fstype;
-  while (std::getline(in, line)) {
-    // id parent major:minor root mountpoint options [optional...] - fstype source super
-    std::vector<std::string> fields;
-    size_t pos = 0;
-    while (pos <= line.size()) {
-      size_t end = line.find(' ', pos);
-      if (end == std::string::npos) end = line.size();
-      fields.push_back(line.substr(pos, end - pos));
-      pos = end + 1;
-    }
-    if (fields.size() < 7 || UnescapeMountinfo(fields[4]) != path) continue;
-    for (size_t i = 6; i + 1 < fields.size(); ++i) {
-      if (fields[i] == "-") {
-        fstype = fields[i + 1];  // the last mount on a path is the visible one
-        break;
-      }
-    }
-  }
-  return fstype;
-}
-
-}  // namespace
 
 RecoveryFlush::RecoveryFlush(std::string what, FlushFn flush) : what_(std::move(what)) {
   spdlog::warn("recovering {}: flushing it now", what_);

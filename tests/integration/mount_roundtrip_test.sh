@@ -89,6 +89,32 @@ wait_gone "$pid"
 check "pull after fusermount3 -u" "$CCFS" pull "$WS" "$T/pulled2" --store "$STORE" >/dev/null
 check "fusermount3 -u flushed" diff -r "$T/expect" "$T/pulled2"
 
+# A non-empty mountpoint is refused (a mount would hide its files) unless
+# --allow-non-empty; the files are there again after the unmount.
+full=$T/full
+mkdir "$full" && echo mine >"$full/keep.txt"
+_mounts+=("$full")
+"$CCFS" mount "$WS" "$full" --store "$STORE" --cache "$full.cache" >"$T/full.out" 2>&1 &&
+  fail "mounted over a non-empty directory"
+grep -q "is not empty" "$T/full.out" || fail "non-empty refusal says: $(cat "$T/full.out")"
+mountpoint -q "$full" && fail "$full got mounted"
+do_mount "$WS" "$full" --allow-non-empty
+[[ -e $full/keep.txt ]] && fail "keep.txt shows through the mount"
+check "umount over non-empty" timeout 60 "$CCFS" umount "$full"
+[[ $(cat "$full/keep.txt") == mine ]] || fail "keep.txt is gone after the unmount"
+
+# A mountpoint with a space (mountinfo writes it as \040): a crashed daemon's
+# mount there is recognised as such and cleaned up by the next mount.
+sp="$T/with space"
+do_mount "$WS" "$sp"
+kill -KILL "$(cat "$sp.pid")"
+wait_gone "$(cat "$sp.pid")"
+"$CCFS" umount "$sp" >"$T/sp.out" 2>&1 && fail "umount of a crashed mount succeeded"
+grep -q "no ccfs process answers" "$T/sp.out" || fail "crashed mount with a space: $(cat "$T/sp.out")"
+do_mount "$WS" "$sp" 2>"$T/sp2.out"
+check "remount with a space equals the workspace" diff -r "$T/expect" "$sp"
+check "umount with a space" timeout 60 "$CCFS" umount "$sp"
+
 # Read-only: everything readable, nothing writable, nothing flushed.
 ro=$T/ro
 do_mount "$WS" "$ro" --read-only
