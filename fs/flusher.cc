@@ -16,6 +16,7 @@
 #include "fs/tarball_repack.h"
 #include "store/parallel.h"
 #include "store/tar_sanitize.h"
+#include "store/transcript_modes.h"
 #include "store/workspace_layout.h"
 
 namespace ccfs {
@@ -29,6 +30,8 @@ struct Flusher::Plan {
   std::vector<std::string> deletes;           // transcript paths to remove
   std::vector<const SnapshotEntry*> tarball_side;
   bool tarball_changed = false;
+  TranscriptModes base_modes, modes;  // transcripts' modes: the base's, this tree's
+  bool modes_changed = false;
   std::string if_match;  // the tarball version the PUT replaces ("" = create)
 };
 
@@ -100,6 +103,7 @@ Status Flusher::Flush(const FlushOptions& options, FlushReport* report) {
       hydrator_->StopBackground();
       s = Precheck(options, &plan, report);
       if (s.ok()) s = UploadTranscripts(options, &plan, report);
+      if (s.ok() && plan.modes_changed) s = WriteModes(&plan);
       if (s.ok() && plan.tarball_changed) s = WriteTarball(&plan, report);
       if (s.ok()) s = DeleteTranscripts(options, &plan, report);
     }
@@ -141,18 +145,23 @@ Status Flusher::MakePlan(const FlushOptions& options, Plan* plan, FlushReport* r
     if (OnTarballSide(e)) plan->tarball_side.push_back(&e);
     if (e.node.type != NodeType::kFile || !IsTranscriptPath(e.path)) continue;
     live.insert(e.path);
+    if (SanitizeMode(e.node.mode) != kDefaultTranscriptMode) {
+      plan->modes[e.path] = SanitizeMode(e.node.mode);
+    }
     if (!IsUnchangedTranscript(e, plan->base_transcripts)) plan->uploads.push_back(&e);
   }
   for (const auto& [path, t] : plan->base_transcripts) {
     if (!live.count(path)) plan->deletes.push_back(path);
+    if (t.mode != kDefaultTranscriptMode) plan->base_modes[path] = t.mode;
   }
+  plan->modes_changed = plan->modes != plan->base_modes;
   // A workspace that does not exist yet is created by its first flush, even
   // with an empty tree, so that it exists from then on.
   plan->tarball_changed =
       !SameAsBase(plan->tarball_side, *plan->base) &&
       !(plan->base->etag.empty() && plan->snapshot.empty() && !table_->has_changes());
-  report->nothing_to_flush =
-      plan->uploads.empty() && plan->deletes.empty() && !plan->tarball_changed && !options.force;
+  report->nothing_to_flush = plan->uploads.empty() && plan->deletes.empty() &&
+                             !plan->tarball_changed && !plan->modes_changed && !options.force;
   return Status::OK();
 }
 
@@ -228,7 +237,7 @@ Status Flusher::UploadTranscripts(const FlushOptions& options, Plan* plan, Flush
     }
     CCFS_RETURN_IF_ERROR(st.Annotate("uploading " + e.path));
     BaseTranscript t{e.path, info.etag, static_cast<uint64_t>(sb.st_size),
-                     copy.node.mtime_ns / 1000000000};
+                     copy.node.mtime_ns / 1000000000, TranscriptMode(plan->base_modes, e.path)};
     base_->PutTranscript(t);
     CCFS_RETURN_IF_ERROR(db_->PutBaseTranscript(t));
     // The uploaded bytes are the file as of the copy's data_gen.
@@ -363,6 +372,31 @@ Status Flusher::WriteTarball(Plan* plan, FlushReport* report) {
     if (version->Find(e->path) == nullptr) continue;  // skipped symlink
     table_->NoteFlushed(e->node.ino, e->node.data_gen, OriginKind::kTarball, e->path, info.etag);
   }
+  return Status::OK();
+}
+
+Status Flusher::WriteModes(Plan* plan) {
+  TranscriptModes theirs;
+  Status s = ReadTranscriptModes(*store_, workspace_, &theirs);
+  if (s.IsCorruption()) {
+    spdlog::warn("{}: writing it anew", s.ToString());
+  } else {
+    CCFS_RETURN_IF_ERROR(s);
+  }
+  // Another writer's mode changes (of paths not changed here) stay.
+  TranscriptModes merged = MergeTranscriptModes(plan->base_modes, plan->modes, theirs);
+  if (merged != theirs || s.IsCorruption()) {
+    CCFS_RETURN_IF_ERROR(WriteTranscriptModes(*store_, workspace_, merged));
+  }
+  // The base now has this tree's modes, so they count as unchanged here.
+  for (auto [path, t] : base_->transcripts()) {
+    const uint32_t mode = TranscriptMode(plan->modes, path);
+    if (t.mode == mode) continue;
+    t.mode = mode;
+    base_->PutTranscript(t);
+    CCFS_RETURN_IF_ERROR(db_->PutBaseTranscript(t));
+  }
+  plan->base_modes = plan->modes;
   return Status::OK();
 }
 

@@ -111,6 +111,9 @@ class Flusher {
   Status ComposeTarball(Plan* plan, bool allow_copy, const std::string& out, TarIndex* index,
                         FlushReport* report);
   Status DeleteTranscripts(const FlushOptions& options, Plan* plan, FlushReport* report);
+  // Transcript modes changed here (chmod, or a new transcript whose mode is
+  // not the default) go to the modes object, merged onto the store's.
+  Status WriteModes(Plan* plan);
   Status Conflict(const std::string& what, const std::string& remote_etag, FlushReport* report);
   Status Merge(const std::string& host, const std::string& time, FlushReport* report);
 

@@ -59,7 +59,8 @@ const Item* Get(const View& v, const std::string& path) {
 bool Differs(const Item* b, const Item* r) {
   if (b == nullptr || r == nullptr) return b != r;
   if (b->transcript != r->transcript) return true;
-  if (b->transcript) return b->object->etag != r->object->etag;
+  if (b->transcript)
+    return b->object->etag != r->object->etag || b->object->mode != r->object->mode;
   const TarEntry& x = *b->entry;
   const TarEntry& y = *r->entry;
   if (x.type != y.type || x.mode != y.mode) return true;
@@ -82,7 +83,8 @@ bool LocalDiffers(const Item* b, const SnapshotEntry* l, const std::string& base
   if (n.type != b->type()) return true;
   if (b->transcript) {
     return n.state == ContentState::kDirty || n.origin_kind != OriginKind::kTranscript ||
-           n.origin_path != l->path || n.origin_etag != b->object->etag;
+           n.origin_path != l->path || n.origin_etag != b->object->etag ||
+           SanitizeMode(n.mode) != b->object->mode;
   }
   const TarEntry& e = *b->entry;
   if (SanitizeMode(n.mode) != e.mode) return true;
@@ -119,7 +121,7 @@ bool RemoteRecord(const TarballVersion& tarball,
   *out = NodeRecord{};
   if (auto t = transcripts.find(path); t != transcripts.end()) {
     out->type = NodeType::kFile;
-    out->mode = 0600;
+    out->mode = t->second.mode;
     out->size = t->second.size;
     out->mtime_ns = out->ctime_ns = t->second.mtime * 1000000000;
     out->state = ContentState::kRemote;

@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS inodes(
   origin_etag TEXT NOT NULL,
   implicit INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS base_transcripts(
-  path TEXT PRIMARY KEY, etag TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL);
+  path TEXT PRIMARY KEY, etag TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL,
+  mode INTEGER NOT NULL DEFAULT 384);
 )sql";
 
 // Finalizes a statement when the scope ends (one-off queries).
@@ -56,6 +57,7 @@ Result<std::unique_ptr<MetaDb>> MetaDb::Open(const std::string& path) {
   CCFS_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
   CCFS_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=NORMAL"));
   CCFS_RETURN_IF_ERROR(db->Exec(kSchema));
+  CCFS_RETURN_IF_ERROR(db->AddTranscriptModeColumn());
   CCFS_RETURN_IF_ERROR(
       db->Prepare("INSERT OR REPLACE INTO inodes(ino,parent,name,type,mode,size,mtime_ns,ctime_ns,"
                   "link_target,state,origin_kind,origin_path,origin_etag,implicit) "
@@ -63,9 +65,24 @@ Result<std::unique_ptr<MetaDb>> MetaDb::Open(const std::string& path) {
                   &db->put_node_));
   CCFS_RETURN_IF_ERROR(db->Prepare("DELETE FROM inodes WHERE ino=?", &db->delete_node_));
   CCFS_RETURN_IF_ERROR(
-      db->Prepare("INSERT OR REPLACE INTO base_transcripts(path,etag,size,mtime) VALUES(?,?,?,?)",
+      db->Prepare("INSERT OR REPLACE INTO base_transcripts(path,etag,size,mtime,mode) "
+                  "VALUES(?,?,?,?,?)",
                   &db->put_transcript_));
   return db;
+}
+
+Status MetaDb::AddTranscriptModeColumn() {
+  // Caches made before transcript modes were kept lack the column.
+  StmtGuard g;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT 1 FROM pragma_table_info('base_transcripts') WHERE name='mode'",
+                         -1, &g.stmt, nullptr) != SQLITE_OK) {
+    return Error("prepare");
+  }
+  int rc = sqlite3_step(g.stmt);
+  if (rc == SQLITE_ROW) return Status::OK();
+  if (rc != SQLITE_DONE) return Error("read the base_transcripts columns");
+  return Exec("ALTER TABLE base_transcripts ADD COLUMN mode INTEGER NOT NULL DEFAULT 384");
 }
 
 MetaDb::~MetaDb() {
@@ -241,6 +258,7 @@ Status MetaDb::PutBaseTranscriptLocked(const BaseTranscript& t) {
   BindText(s, 2, t.etag);
   sqlite3_bind_int64(s, 3, static_cast<int64_t>(t.size));
   sqlite3_bind_int64(s, 4, t.mtime);
+  sqlite3_bind_int64(s, 5, t.mode);
   if (sqlite3_step(s) != SQLITE_DONE) return Error("put base transcript");
   return Status::OK();
 }
@@ -265,7 +283,8 @@ Status MetaDb::DeleteBaseTranscript(const std::string& path) {
 Status MetaDb::LoadBaseTranscripts(std::vector<BaseTranscript>* out) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   StmtGuard g;
-  if (sqlite3_prepare_v2(db_, "SELECT path,etag,size,mtime FROM base_transcripts ORDER BY path", -1,
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT path,etag,size,mtime,mode FROM base_transcripts ORDER BY path", -1,
                          &g.stmt, nullptr) != SQLITE_OK) {
     return Error("prepare");
   }
@@ -277,6 +296,7 @@ Status MetaDb::LoadBaseTranscripts(std::vector<BaseTranscript>* out) {
     t.etag = ColumnText(g.stmt, 1);
     t.size = static_cast<uint64_t>(sqlite3_column_int64(g.stmt, 2));
     t.mtime = sqlite3_column_int64(g.stmt, 3);
+    t.mode = static_cast<uint32_t>(sqlite3_column_int64(g.stmt, 4)) & 07777;
     out->push_back(std::move(t));
   }
   if (rc != SQLITE_DONE) return Error("load base transcripts");

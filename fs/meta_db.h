@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "store/status.h"
+#include "store/transcript_modes.h"
 
 namespace ccfs {
 
@@ -60,6 +61,7 @@ struct BaseTranscript {
   std::string etag;
   uint64_t size = 0;
   int64_t mtime = 0;
+  uint32_t mode = kDefaultTranscriptMode;  // from the modes object (store/transcript_modes.h)
 };
 
 // The meta key that says the tree holds changes not yet in the store (the
@@ -117,6 +119,7 @@ class MetaDb {
  private:
   explicit MetaDb(sqlite3* db) : db_(db) {}
   Status Exec(const std::string& sql);
+  Status AddTranscriptModeColumn();
   Status Prepare(const char* sql, sqlite3_stmt** stmt);
   Status Error(const std::string& what);
   Status PutNodeLocked(const NodeRecord& node);

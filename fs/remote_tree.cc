@@ -15,6 +15,7 @@
 #include "store/seekable_tar_reader.h"
 #include "store/tar_sanitize.h"
 #include "store/tar_scanner.h"
+#include "store/transcript_modes.h"
 #include "store/workspace_layout.h"
 
 namespace ccfs {
@@ -140,13 +141,31 @@ Status ListTranscripts(ObjectStore& store, const std::string& workspace,
   ListResult result;
   CCFS_RETURN_IF_ERROR(store.List(opts, &result));
   out->clear();
+  const std::string modes_key = TranscriptModesKey(workspace);
+  bool has_modes = false;
   for (const ObjectInfo& o : result.objects) {
+    if (o.key == modes_key) {
+      has_modes = true;
+      continue;
+    }
     std::string rel = o.key.substr(workspace.size() + 1);
     if (!IsTranscriptPath(rel) || !IsCanonicalMemberPath(rel)) {
       spdlog::warn("ignoring object {}: not a transcript path", o.key);
       continue;
     }
     out->push_back(BaseTranscript{rel, o.etag, o.size, o.mtime_unix});
+  }
+  if (has_modes) {
+    TranscriptModes modes;
+    Status s = ReadTranscriptModes(store, workspace, &modes);
+    if (s.IsCorruption()) {
+      // Damaged modes cost the modes only: the default, and the next flush
+      // writes the modes object anew.
+      spdlog::warn("{}; transcripts show mode 0600", s.ToString());
+    } else {
+      CCFS_RETURN_IF_ERROR(s);
+    }
+    for (BaseTranscript& t : *out) t.mode = TranscriptMode(modes, t.path);
   }
   return Status::OK();
 }
@@ -333,7 +352,7 @@ std::vector<NodeRecord> BuildTree(const TarballVersion& tarball,
   for (const BaseTranscript& t : transcripts) {
     NodeRecord n;
     n.type = NodeType::kFile;
-    n.mode = 0600;
+    n.mode = t.mode;
     n.size = t.size;
     n.mtime_ns = n.ctime_ns = (t.mtime != 0 ? t.mtime * 1000000000 : now_ns);
     n.state = ContentState::kRemote;

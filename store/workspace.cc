@@ -19,7 +19,9 @@
 #include "store/parallel.h"
 #include "store/safe_extract.h"
 #include "store/seekable_tar_reader.h"
+#include "store/tar_sanitize.h"
 #include "store/tar_scanner.h"
+#include "store/transcript_modes.h"
 #include "store/unique_fd.h"
 #include "store/workspace_layout.h"
 
@@ -30,17 +32,22 @@ namespace {
 struct LocalTranscript {
   std::string rel;
   uint64_t size = 0;
+  uint32_t mode = kDefaultTranscriptMode;
 };
 
-// The remote transcripts of a workspace, keyed by tree-relative path.
+// The remote transcripts of a workspace, keyed by tree-relative path;
+// *has_modes (if given) says whether its transcript modes object exists.
 Status ListRemoteTranscripts(ObjectStore& store, const std::string& workspace,
-                             std::map<std::string, ObjectInfo>* out) {
+                             std::map<std::string, ObjectInfo>* out, bool* has_modes = nullptr) {
   ListOptions lo;
   lo.prefix = TranscriptPrefix(workspace);
   ListResult lr;
   CCFS_RETURN_IF_ERROR(store.List(lo, &lr));
   const size_t strip = workspace.size() + 1;
+  const std::string modes_key = TranscriptModesKey(workspace);
+  if (has_modes != nullptr) *has_modes = false;
   for (auto& o : lr.objects) {
+    if (o.key == modes_key && has_modes != nullptr) *has_modes = true;
     std::string rel = o.key.substr(strip);
     if (IsTranscriptPath(rel)) out->emplace(std::move(rel), std::move(o));
   }
@@ -126,7 +133,8 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
     struct stat ts;
     std::string path = dir + "/" + rel;
     if (::lstat(path.c_str(), &ts) != 0 || !S_ISREG(ts.st_mode)) return false;
-    transcripts.push_back({rel, static_cast<uint64_t>(ts.st_size)});
+    transcripts.push_back(
+        {rel, static_cast<uint64_t>(ts.st_size), SanitizeMode(ts.st_mode & 07777)});
     return true;
   };
   CCFS_ASSIGN_OR_RETURN(TempFile tarball, TempFile::Create(TempDirFor(opts.temp_dir), "ccfs-push"));
@@ -137,7 +145,8 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
   result->tarball_entries = index.entries.size();
 
   std::map<std::string, ObjectInfo> remote;
-  CCFS_RETURN_IF_ERROR(ListRemoteTranscripts(store, workspace, &remote));
+  bool remote_has_modes = false;
+  CCFS_RETURN_IF_ERROR(ListRemoteTranscripts(store, workspace, &remote, &remote_has_modes));
 
   // Transcripts first: the tarball PUT is the commit point, so once it
   // succeeds every transcript it goes with is already in the store.
@@ -183,6 +192,14 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
     return Status::OK();
   });
   CCFS_RETURN_IF_ERROR(up);
+  // Their modes (S3 keeps none for them): the pushed tree's, exactly.
+  TranscriptModes modes;
+  for (const LocalTranscript& t : transcripts) {
+    if (t.mode != kDefaultTranscriptMode) modes[t.rel] = t.mode;
+  }
+  if (!modes.empty() || remote_has_modes) {
+    CCFS_RETURN_IF_ERROR(WriteTranscriptModes(store, workspace, modes).Annotate("push"));
+  }
 
   if (keeper && keeper->lost()) {
     return Status::Unavailable("push: lost the lease on workspace '" + workspace +
@@ -244,13 +261,24 @@ Status PullWorkspace(ObjectStore& store, const std::string& workspace, const std
   result->tarball_entries = entries.entries.size();
 
   std::map<std::string, ObjectInfo> remote;
-  CCFS_RETURN_IF_ERROR(ListRemoteTranscripts(store, workspace, &remote));
+  bool has_modes = false;
+  CCFS_RETURN_IF_ERROR(ListRemoteTranscripts(store, workspace, &remote, &has_modes));
+  TranscriptModes modes;
+  if (has_modes) {
+    // Damaged modes cost the modes, not the pull: transcripts get the default.
+    Status m = ReadTranscriptModes(store, workspace, &modes);
+    if (m.IsCorruption()) {
+      result->skipped.push_back({TranscriptModesKey(workspace), "ignored: " + m.message()});
+    } else {
+      CCFS_RETURN_IF_ERROR(m.Annotate("pull"));
+    }
+  }
   std::vector<const std::pair<const std::string, ObjectInfo>*> items;
   for (const auto& kv : remote) items.push_back(&kv);
   std::mutex mu;
   CCFS_RETURN_IF_ERROR(ParallelFor(items.size(), opts.parallel_downloads, [&](size_t i) {
     const auto& [rel, info] = *items[i];
-    Status d = DownloadBeneath(store, info.key, dir, rel, 0600);
+    Status d = DownloadBeneath(store, info.key, dir, rel, TranscriptMode(modes, rel));
     std::lock_guard<std::mutex> lock(mu);
     if (d.IsInvalidArgument()) {  // a path that cannot be created safely
       result->skipped.push_back({rel, d.message()});

@@ -41,6 +41,8 @@ edit() {
   t2=$(cd "$d" && find projects -maxdepth 2 -name '*.jsonl' | sort | sed -n 2p)
   echo '{"type":"user","message":"more"}' >>"$d/$t1"
   echo '{"type":"user","message":"new session"}' >"$(dirname "$d/$t1")/new-session.jsonl"
+  chmod 644 "$(dirname "$d/$t1")/new-session.jsonl"
+  chmod 640 "$d/$t1"
   rm "$d/$t2"
 }
 edit "$T/expect"
@@ -61,11 +63,19 @@ wait_gone "$pid"
 
 check "pull" "$CCFS" pull "$WS" "$T/pulled" --store "$STORE" >/dev/null
 check "pulled tree equals the edited copy" diff -r "$T/expect" "$T/pulled"
+# Transcript modes come back too (S3 keeps none: the modes object has them).
+transcript_modes() { (cd "$1" && find projects -name '*.jsonl' -printf '%P %m\n' | sort); }
+transcript_modes "$T/expect" >"$T/modes.expect"
+grep -q " 644$" "$T/modes.expect" || fail "no 0644 transcript to check modes with"
+transcript_modes "$T/pulled" >"$T/modes.pulled"
+check "pulled transcript modes" diff "$T/modes.expect" "$T/modes.pulled"
 [[ $(stat -c %a "$T/pulled/.claude.json") == 600 ]] || fail ".claude.json mode lost"
 
 mnt2=$T/mnt2
 do_mount "$WS" "$mnt2" --hydrate lazy
 check "second mount equals the edited copy" diff -r "$T/expect" "$mnt2"
+transcript_modes "$mnt2" >"$T/modes.mnt2"
+check "second mount's transcript modes" diff "$T/modes.expect" "$T/modes.mnt2"
 
 # The new tarball is a plain tar.gz: everything but the transcripts.
 path=${STORE#s3://}
