@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "store/local_file.h"
 #include "store/sigv4.h"  // Sha256Hex
 
 namespace ccfs {
@@ -51,15 +52,7 @@ Status CacheDir::Prepare() const {
 }
 
 std::string DefaultCacheRoot(const std::string& store_url, const std::string& workspace) {
-  std::string base;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && x[0] == '/') {
-    base = x;
-  } else if (const char* h = std::getenv("HOME"); h != nullptr && h[0] != '\0') {
-    base = std::string(h) + "/.cache";
-  } else {
-    base = "/tmp/ccfs-cache-" + std::to_string(::geteuid());
-  }
-  return base + "/ccfs/" + Sha256Hex(store_url).substr(0, 16) + "/" + workspace;
+  return UserCacheBase() + "/ccfs/" + Sha256Hex(store_url).substr(0, 16) + "/" + workspace;
 }
 
 Status MakeDirs(const std::string& path, uint32_t mode) {

@@ -19,6 +19,7 @@
 #include "fs/recovery.h"
 #include "fs/remote_tree.h"
 #include "fs/transcript_watch.h"
+#include "store/condition_probe.h"
 
 namespace ccfs {
 
@@ -113,6 +114,11 @@ Status Mount::LoadState() {
   // Leftovers of a crashed mount: partial downloads and flush snapshots.
   CCFS_RETURN_IF_ERROR(RemoveTree(cache_.TmpDir()));
   CCFS_RETURN_IF_ERROR(cache_.Prepare());
+  // Nothing below keeps two writers apart on a store that ignores
+  // conditional writes: refuse to write to one (store/condition_probe.h).
+  if (!options_.read_only) {
+    CCFS_RETURN_IF_ERROR(EnsureConditionalWrites(*store_, options_.workspace));
+  }
   // The lease before the tree: a previous writer's final flush is in.
   if (!options_.read_only && options_.lease_ttl_seconds > 0) {
     CCFS_ASSIGN_OR_RETURN(lease_, MountLease::Acquire(store_.get(), options_.workspace,

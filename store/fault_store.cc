@@ -99,7 +99,9 @@ Status FaultStore::Get(const std::string& key, const GetOptions& opts, const Byt
 }
 
 Status FaultStore::PutFile(const std::string& key, const std::string& local_path,
-                           const PutOptions& opts, ObjectInfo* info) {
+                           const PutOptions& given, ObjectInfo* info) {
+  PutOptions opts = given;
+  if (ignore_conditions_) opts.if_match.clear(), opts.if_none_match_any = false;
   FaultRule rule;
   if (!TakeFault(StoreOp::kPut, key, &rule)) {
     ObjectInfo put;
@@ -113,8 +115,10 @@ Status FaultStore::PutFile(const std::string& key, const std::string& local_path
   return rule.status;
 }
 
-Status FaultStore::PutBytes(const std::string& key, const std::string& body, const PutOptions& opts,
-                            ObjectInfo* info) {
+Status FaultStore::PutBytes(const std::string& key, const std::string& body,
+                            const PutOptions& given, ObjectInfo* info) {
+  PutOptions opts = given;
+  if (ignore_conditions_) opts.if_match.clear(), opts.if_none_match_any = false;
   FaultRule rule;
   if (!TakeFault(StoreOp::kPut, key, &rule)) {
     Status s = base_->PutBytes(key, body, opts, info);

@@ -8,6 +8,7 @@
 // passed through it; the wrapped store keeps its own.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -49,6 +50,9 @@ class FaultStore : public ObjectStore {
   void FailGetAfterBytes(uint64_t bytes, Status status);
   // Drops all pending rules (counters are kept).
   void ClearFaults();
+  // Acts as the S3-compatible servers that silently ignore If-Match and
+  // If-None-Match do: every PUT goes through unconditionally.
+  void set_ignore_conditions(bool v) { ignore_conditions_ = v; }
 
   // Calls of `op` made through this store, failed ones included.
   uint64_t calls(StoreOp op) const;
@@ -78,6 +82,7 @@ class FaultStore : public ObjectStore {
   std::deque<FaultRule> rules_;
   uint64_t calls_[5] = {0, 0, 0, 0, 0};
   uint64_t faults_ = 0;
+  std::atomic<bool> ignore_conditions_{false};
 };
 
 }  // namespace ccfs

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -53,6 +54,14 @@ TempFile& TempFile::operator=(TempFile&& other) noexcept {
 
 TempFile::~TempFile() {
   if (!path_.empty()) ::unlink(path_.c_str());
+}
+
+std::string UserCacheBase() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && x[0] == '/') return x;
+  if (const char* h = std::getenv("HOME"); h != nullptr && h[0] != '\0') {
+    return std::string(h) + "/.cache";
+  }
+  return "/tmp/ccfs-cache-" + std::to_string(::geteuid());
 }
 
 std::string ParentDir(const std::string& path) {

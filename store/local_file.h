@@ -27,6 +27,10 @@ class TempFile {
   std::string path_;
 };
 
+// The user's cache directory: $XDG_CACHE_HOME (when absolute), else
+// $HOME/.cache, else /tmp/ccfs-cache-<uid>.
+std::string UserCacheBase();
+
 // The directory part of `path` ("." when it has none).
 std::string ParentDir(const std::string& path);
 

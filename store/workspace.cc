@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 
+#include "store/condition_probe.h"
 #include "store/content_hash.h"
 #include "store/lease.h"
 #include "store/local_file.h"
@@ -102,6 +103,10 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) return Status::FromErrno("push: " + dir, errno);
   if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("push: " + dir + " is not a directory");
+
+  // Conditional writes are what keep a push from overwriting another
+  // writer: refuse a store that ignores them (store/condition_probe.h).
+  CCFS_RETURN_IF_ERROR(EnsureConditionalWrites(store, workspace).Annotate("push"));
 
   // The lease first: while another writer holds the workspace, even a push
   // that names the right ETag would race that writer's next flush.

@@ -18,6 +18,7 @@
 #include <random>
 #include <thread>
 
+#include "store/condition_probe.h"
 #include "store/content_hash.h"
 #include "store/object_store.h"
 #include "tests/unit/scoped_env.h"
@@ -482,6 +483,15 @@ TEST_F(S3StoreTest, InvalidKeysAndUrlsAreRejected) {
   EXPECT_TRUE(OpenStore("s3://").status().IsInvalidArgument());
   EXPECT_TRUE(OpenStore("s3://bad bucket/x").status().IsInvalidArgument());
   EXPECT_TRUE(OpenStore("s3://b/x//y").status().IsInvalidArgument());
+}
+
+// RGW honours If-Match / If-None-Match: the probe passes and leaves nothing.
+TEST_F(S3StoreTest, ConditionalWriteProbePassesOnRgwAndCleansUp) {
+  Status s = ProbeConditionalWrites(*store_, "ws");
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ListResult all;
+  ASSERT_TRUE(store_->List({}, &all).ok());
+  EXPECT_TRUE(all.objects.empty()) << all.objects.front().key;
 }
 
 }  // namespace
