@@ -106,7 +106,7 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
 
   // Conditional writes are what keep a push from overwriting another
   // writer: refuse a store that ignores them (store/condition_probe.h).
-  CCFS_RETURN_IF_ERROR(EnsureConditionalWrites(store, workspace).Annotate("push"));
+  CCFS_RETURN_IF_ERROR(EnsureConditionalWrites(store, workspace));
 
   // The lease first: while another writer holds the workspace, even a push
   // that names the right ETag would race that writer's next flush.

@@ -29,6 +29,14 @@ retried request is not hit by the same rule again unless the counter says so:
                                  with a few retries always gets through, however
                                  its requests interleave
 
+A store that ignores conditional writes (as several S3-compatible servers do):
+
+  ignore_conditions          true  drop If-Match and If-None-Match from every
+                                 request and sign it again (SigV4, with
+                                 $AWS_SECRET_ACCESS_KEY), so the server never
+                                 sees them; `GET /stats` counts them in
+                                 `conditions_dropped`
+
 Holding a request (to open a race window on purpose):
 
   hold_match                 RE  a request whose request line matches this
@@ -51,6 +59,8 @@ only.
 """
 
 import argparse
+import hashlib
+import hmac
 import ipaddress
 import json
 import os
@@ -67,6 +77,52 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 CHUNK = 64 * 1024
 MAX_HEADER_BYTES = 1 << 20
 FAULT_KINDS = ("reset_before", "reset_mid_request", "reset_mid_response", "error503")
+
+
+CONDITIONS = ("if-match", "if-none-match")
+
+
+def _hmac(key, text):
+    return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+
+def drop_conditions(block, secret):
+    """The request head `block` without If-Match/If-None-Match, signed again
+    (AWS SigV4 over the remaining signed headers). None when it had none."""
+    lines = block.decode("latin-1").split("\r\n")
+    fields = [(n, v.strip()) for n, _, v in (l.partition(":") for l in lines[1:] if l)]
+    if not any(n.lower() in CONDITIONS for n, _ in fields):
+        return None
+    fields = [(n, v) for n, v in fields if n.lower() not in CONDITIONS]
+    values = {}
+    for n, v in fields:
+        values.setdefault(n.lower(), []).append(v)
+    auth = values.get("authorization", [""])[0]
+    m = re.match(r"AWS4-HMAC-SHA256 Credential=([^,]+), *SignedHeaders=([^,]+), *Signature=\w+", auth)
+    if m is None:
+        raise ValueError("ignore_conditions: the request is not SigV4-signed")
+    credential = m.group(1)
+    signed = [h for h in m.group(2).split(";") if h not in CONDITIONS]
+    method, target, _ = lines[0].split(" ", 2)
+    path, _, query = target.partition("?")
+    pairs = sorted(tuple((p.split("=", 1) + [""])[:2]) for p in query.split("&") if p)
+    canonical = "\n".join([
+        method, path, "&".join("%s=%s" % kv for kv in pairs),
+        "".join("%s:%s\n" % (h, ",".join(" ".join(v.split()) for v in values[h])) for h in signed),
+        ";".join(signed), values["x-amz-content-sha256"][0]])
+    _, day, region, service, _ = credential.split("/")
+    scope = "/".join([day, region, service, "aws4_request"])
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", values["x-amz-date"][0], scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = _hmac(("AWS4" + secret).encode(), day)
+    for part in (region, service, "aws4_request"):
+        key = _hmac(key, part)
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    new_auth = "AWS4-HMAC-SHA256 Credential=%s, SignedHeaders=%s, Signature=%s" % (
+        credential, ";".join(signed), signature)
+    out = [lines[0]] + ["%s: %s" % (n, new_auth if n.lower() == "authorization" else v)
+                        for n, v in fields]
+    return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
 
 
 class Cut(Exception):
@@ -90,6 +146,7 @@ class Proxy:
         self.held = 0  # requests held so far (hold_match)
         self.held_lines = []
         self.holding = []  # threading.Event per request held now
+        self.conditions_dropped = 0  # ignore_conditions
 
     def log(self, text):
         if self.log_file is not None:
@@ -111,7 +168,19 @@ class Proxy:
             return {"requests": self.requests, "faults": dict(self.faults),
                     "bytes": dict(self.bytes), "config": dict(self.config),
                     "held": self.held, "holding": len(self.holding),
-                    "held_lines": list(self.held_lines)}
+                    "held_lines": list(self.held_lines),
+                    "conditions_dropped": self.conditions_dropped}
+
+    def ignoring_conditions(self, block):
+        """`block`, without its conditions when ignore_conditions is set."""
+        if not self.config.get("ignore_conditions"):
+            return block
+        changed = drop_conditions(block, os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
+        if changed is None:
+            return block
+        with self.lock:
+            self.conditions_dropped += 1
+        return changed
 
     def should_hold(self, request_line):
         """(sequence number, Event) when this request is to be held, else None."""
@@ -392,7 +461,7 @@ class Connection:
                     self.proxy.hold(hold, first)  # no body to cut short: hold it all
                     hold = None
                 self.pending.put((method, fault))
-                self.send(self.upstream, block, "up")
+                self.send(self.upstream, self.proxy.ignoring_conditions(block), "up")
                 cut = None
                 if fault == "reset_mid_request":
                     total = framing[1] if framing[0] == "length" else 2 * CHUNK
