@@ -3,14 +3,13 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
-#include <nlohmann/json.hpp>
 #include <utility>
 #include <vector>
 
+#include "sync/json_strings.h"
+
 namespace ccfs {
 namespace {
-
-using Json = nlohmann::ordered_json;  // ordered: re-serialising keeps key order
 
 bool IsUpper(char c) { return c >= 'A' && c <= 'Z'; }
 bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
@@ -335,73 +334,72 @@ bool MayContainSecret(std::string_view s) {
          FindCaseInsensitive(s, "secret", 0) != std::string_view::npos;
 }
 
-constexpr int kMaxJsonDepth = 256;
-
-// Redacts every string value; a string under an AWS-secret-like key whose
-// value has the secret's shape is redacted whole. Returns false in *ok when
-// the document nests deeper than kMaxJsonDepth.
-bool RedactJson(Json& j, int depth, bool* ok) {
-  if (depth > kMaxJsonDepth) {
-    *ok = false;
-    return false;
-  }
-  bool changed = false;
-  if (j.is_string()) {
-    changed = RedactText(j.get_ptr<std::string*>());
-  } else if (j.is_object()) {
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      Json& v = it.value();
-      if (v.is_string() && IsAwsSecretKeyName(it.key()) &&
-          LooksLikeAwsSecret(*v.get_ptr<std::string*>())) {
-        v = std::string(kRedacted);
-        changed = true;
-      } else {
-        changed |= RedactJson(v, depth + 1, ok);
-      }
-    }
-  } else if (j.is_array()) {
-    for (Json& v : j) changed |= RedactJson(v, depth + 1, ok);
-  }
-  return changed;
-}
-
-}  // namespace
-
-bool RedactText(std::string* text) {
-  if (!MayContainSecret(*text)) return false;
+// RedactText with the line's context: whether an AWS access key id appears
+// anywhere in it (a 40-character secret is redacted standalone only then).
+bool RedactTextIn(std::string* text, bool key_id_in_line) {
+  if (!MayContainSecret(*text)) return key_id_in_line && RedactAwsSecrets(text, true);
   bool changed = RedactPrivateKeyBlocks(text);
   changed |= RedactUrlPasswords(text);
-  changed |= RedactAwsSecrets(text, HasAwsKeyId(*text));
+  changed |= RedactAwsSecrets(text, key_id_in_line || HasAwsKeyId(*text));
   changed |= RedactBearer(text);
   for (const PrefixRule& r : kPrefixRules) changed |= RedactPrefixed(text, r);
   for (const PrefixRule& r : kMorePrefixRules) changed |= RedactPrefixed(text, r);
   return changed;
 }
 
+// One string token of a line, redacted; true (and *out set) when changed.
+bool RedactToken(const JsonSegment& seg, bool key_id_in_line, std::string* out) {
+  std::string text;
+  if (!DecodeJsonString(seg.raw, &text)) {
+    // A malformed escape: redact the raw content, keeping the quotes.
+    text.assign(seg.raw.substr(1, seg.raw.size() - 2));
+    if (!RedactTextIn(&text, key_id_in_line)) return false;
+    *out = '"' + text + '"';
+    return true;
+  }
+  std::string key;
+  if (!seg.key.empty() && DecodeJsonString(seg.key, &key) && IsAwsSecretKeyName(key) &&
+      LooksLikeAwsSecret(text)) {
+    *out = EncodeJsonString(kRedacted);  // a secret key named as such, whole
+    return true;
+  }
+  if (!RedactTextIn(&text, key_id_in_line)) return false;
+  *out = EncodeJsonString(text);
+  return true;
+}
+
+}  // namespace
+
+bool RedactText(std::string* text) { return RedactTextIn(text, false); }
+
 bool RedactLine(std::string_view line, std::string* out) {
-  if (!MayContainSecret(line)) {
+  // Secrets may hide behind JSON escapes (\u0041KIA...): those lines are
+  // decoded token by token too.
+  if (!MayContainSecret(line) && line.find("\\u") == std::string_view::npos) {
     out->assign(line);
     return false;
   }
-  Json doc = Json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
-  if (!doc.is_discarded()) {
-    bool ok = true;
-    bool changed = RedactJson(doc, 0, &ok);
-    if (ok) {
-      if (!changed) {
-        out->assign(line);
-        return false;
+  const bool key_id_in_line = HasAwsKeyId(std::string(line));
+  out->clear();
+  out->reserve(line.size());
+  bool changed = false;
+  std::string piece;
+  for (const JsonSegment& seg : SplitJsonStrings(line)) {
+    if (seg.is_string) {
+      if (RedactToken(seg, key_id_in_line, &piece)) {
+        out->append(piece);
+        changed = true;
+      } else {
+        out->append(seg.raw);
       }
-      try {
-        *out = doc.dump(-1, ' ', false, Json::error_handler_t::replace);
-        return true;
-      } catch (const std::exception&) {
-        // Fall through to raw redaction.
-      }
+      continue;
     }
+    // Text outside string tokens (all of a line that is not JSON).
+    piece.assign(seg.raw);
+    changed |= RedactTextIn(&piece, key_id_in_line);
+    out->append(piece);
   }
-  out->assign(line);
-  return RedactText(out);
+  return changed;
 }
 
 }  // namespace ccfs

@@ -22,10 +22,14 @@ inline constexpr std::string_view kRedacted = "[REDACTED]";
 // Redacts secrets in free text in place; true when anything was replaced.
 bool RedactText(std::string* text);
 
-// Redacts one transcript line (without its '\n'). A valid JSON line is parsed
-// and only its string values are redacted, then re-serialised (key order
-// kept), so it stays valid JSON; any other line is redacted as raw text. A
-// line without secrets comes back byte-identical. Returns true when changed.
+// Redacts one transcript line (without its '\n'). Its JSON string tokens
+// (keys and values) are decoded, redacted, and re-encoded only when they
+// changed; every other byte stays as it was (numbers, spacing, escapes of
+// untouched strings), so a JSON line stays valid and equal but for the
+// secrets (sync/json_strings.h). Text outside string tokens (a line that is
+// not JSON) is redacted as raw text. A 40-character AWS secret is redacted
+// standalone when an access key id is anywhere in the line. A line without
+// secrets comes back byte-identical. Returns true when changed.
 bool RedactLine(std::string_view line, std::string* out);
 
 }  // namespace ccfs

@@ -180,5 +180,46 @@ TEST(Redact, LongLinesAreFast) {
   EXPECT_EQ(out.find("sk-ant-"), std::string::npos);
 }
 
+// Issue 18: only the secret changes. Numbers, spacing and the escapes of
+// untouched strings stay byte for byte.
+TEST(Redact, LinesChangeOnlyWhereTheSecretWas) {
+  const std::string tok = "ghp_abcdefghijklmnopqrstuvwxyzABCDEF0123";
+  const std::string line = R"({"cost": 1.50, "n": 1e2, "big": 12345678901234567890123, )"
+                           R"("esc": "caf\u00e9 \"q\"", "cmd": "export GH=)" +
+                           tok + R"(", "z" : [ 0.10 ]})";
+  std::string out;
+  ASSERT_TRUE(RedactLine(line, &out));
+  std::string expected = line;
+  expected.replace(expected.find(tok), tok.size(), "[REDACTED]");
+  EXPECT_EQ(out, expected);
+}
+
+TEST(Redact, EscapedSecretsKeysAndLoneSurrogatesAreHandled) {
+  std::string out;
+  // A secret spelled with escapes decodes to the secret: redacted.
+  ASSERT_TRUE(RedactLine(R"({"k":"\u0041KIAIOSFODNN7EXAMPLE"})", &out));
+  EXPECT_EQ(out, R"({"k":"[REDACTED]"})");
+  ASSERT_TRUE(RedactLine(R"({"k":"ghp\u005fabcdefghijklmnopqrstuvwxyzABCDEF0123"})", &out));
+  EXPECT_EQ(out, R"({"k":"[REDACTED]"})");
+  // A token used as an object key.
+  ASSERT_TRUE(RedactLine(R"({"ghp_abcdefghijklmnopqrstuvwxyzABCDEF0123": 1})", &out));
+  EXPECT_EQ(out, R"({"[REDACTED]": 1})");
+  // A lone surrogate escape (valid for JavaScript, refused by strict
+  // parsers) and a truncated PEM: the rest of the line survives, still JSON
+  // for a lenient reader, the surrogate escape kept.
+  const std::string line =
+      R"({"a":"x \ud83d y","pem":"-----BEGIN RSA PRIVATE KEY-----\nMIIEow","n":2})";
+  ASSERT_TRUE(RedactLine(line, &out));
+  const std::string kept = R"({"a":"x \ud83d y","pem":")";
+  EXPECT_EQ(out.substr(0, kept.size()), kept) << out;
+  EXPECT_NE(out.find(R"(,"n":2})"), std::string::npos) << out;
+  EXPECT_EQ(out.find("MIIEow"), std::string::npos) << out;
+  // An AWS secret whose key id is in another field of the line.
+  const std::string secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+  ASSERT_TRUE(RedactLine(
+      R"({"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretKey":")" + secret + R"("})", &out));
+  EXPECT_EQ(out, R"({"accessKeyId":"[REDACTED]","secretKey":"[REDACTED]"})");
+}
+
 }  // namespace
 }  // namespace ccfs
