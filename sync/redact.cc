@@ -110,10 +110,28 @@ const std::array<PrefixRule, 14> kPrefixRules = {{
     {"xoxp-", IsAlnumOrDash, 10, 0, HasDigit},
     {"AIza", IsAlnumDashUnderscore, 35, 35, Always},
 }};
-// Slack refresh and legacy tokens share the scanner.
-const std::array<PrefixRule, 2> kMorePrefixRules = {{
+bool IsJwtChar(char c) { return IsAlnumDashUnderscore(c) || c == '.'; }
+bool IsPathChar(char c) { return IsAlnum(c) || c == '/'; }
+// header.payload.signature, the payload a JSON object too.
+bool LooksLikeJwtBody(std::string_view body) {
+  size_t dot = body.find('.');
+  if (dot == std::string_view::npos) return false;
+  size_t dot2 = body.find('.', dot + 1);
+  return body.compare(dot + 1, 3, "eyJ") == 0 && dot2 != std::string_view::npos &&
+         dot2 + 1 < body.size() && body.find('.', dot2 + 1) == std::string_view::npos;
+}
+// Slack refresh, legacy and app-level tokens, Slack incoming webhooks, npm
+// tokens, Stripe live keys and JWTs (id_token, cookies) share the scanner.
+const std::array<PrefixRule, 9> kMorePrefixRules = {{
     {"xoxr-", IsAlnumOrDash, 10, 0, HasDigit},
     {"xoxs-", IsAlnumOrDash, 10, 0, HasDigit},
+    {"xapp-", IsAlnumOrDash, 10, 0, HasDigit},
+    {"hooks.slack.com/services/", IsPathChar, 20, 0, HasDigit},
+    {"npm_", IsAlnum, 36, 36, Always},
+    {"sk_live_", IsAlnum, 20, 0, Always},
+    {"rk_live_", IsAlnum, 20, 0, Always},
+    {"whsec_", IsAlnum, 24, 0, Always},
+    {"eyJ", IsJwtChar, 30, 0, LooksLikeJwtBody},
 }};
 
 bool RedactPrefixed(std::string* s, const PrefixRule& rule) {
@@ -249,8 +267,8 @@ bool IsAwsSecretKeyName(std::string_view name) {
     if (c != '_' && c != '-' && c != ' ') folded += ToLower(c);
   }
   return folded.find("secretaccesskey") != std::string::npos ||
-         folded.find("awssecretkey") != std::string::npos ||
-         folded.find("awssecret") != std::string::npos;
+         folded.find("awssecret") != std::string::npos ||
+         (folded.size() >= 9 && folded.compare(folded.size() - 9, 9, "secretkey") == 0);
 }
 
 bool RedactAwsSecrets(std::string* s, bool standalone) {
@@ -324,14 +342,38 @@ bool HasAwsKeyId(const std::string& s) {
 
 // Cheap test: could the text contain any secret at all?
 bool MayContainSecret(std::string_view s) {
-  static constexpr std::array<std::string_view, 14> kNeedles = {
-      "AKIA",        "ASIA", "ghp_", "gho_", "ghu_",        "ghs_", "ghr_",
-      "github_pat_", "sk-",  "xox",  "AIza", "PRIVATE KEY", "://",  "-----BEGIN"};
+  static constexpr std::array<std::string_view, 20> kNeedles = {
+      "AKIA",   "ASIA",   "ghp_", "gho_",           "ghu_", "ghs_",       "ghr_",  "github_pat_",
+      "sk-",    "xox",    "AIza", "PRIVATE KEY",    "://",  "-----BEGIN", "xapp-", "npm_",
+      "_live_", "whsec_", "eyJ",  "hooks.slack.com"};
   for (std::string_view n : kNeedles) {
     if (s.find(n) != std::string_view::npos) return true;
   }
-  return FindCaseInsensitive(s, "bearer", 0) != std::string_view::npos ||
-         FindCaseInsensitive(s, "secret", 0) != std::string_view::npos;
+  for (std::string_view n : {"bearer", "secret", "pass", "pwd", "sessiontoken", "session_token",
+                             "securitytoken", "security_token"}) {
+    if (FindCaseInsensitive(s, n, 0) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+// A JSON member whose name says its value is a secret: a password, or an
+// AWS session token (long base64). Empty values and placeholders stay.
+bool IsSecretMemberName(std::string_view name, std::string_view value) {
+  std::string folded;
+  for (char c : name) {
+    if (c != '_' && c != '-' && c != ' ') folded += ToLower(c);
+  }
+  if (value.empty() || value == kRedacted) return false;
+  const bool ends_in_password =
+      folded.size() >= 8 && folded.compare(folded.size() - 8, 8, "password") == 0;
+  if (ends_in_password || folded == "passwd" || folded == "pwd" || folded == "passphrase") {
+    return value.size() >= 4 && value.find_first_not_of('*') != std::string_view::npos;
+  }
+  if (folded.find("sessiontoken") != std::string::npos ||
+      folded.find("securitytoken") != std::string::npos) {
+    return value.size() >= 100;
+  }
+  return false;
 }
 
 // RedactText with the line's context: whether an AWS access key id appears
@@ -358,9 +400,9 @@ bool RedactToken(const JsonSegment& seg, bool key_id_in_line, std::string* out) 
     return true;
   }
   std::string key;
-  if (!seg.key.empty() && DecodeJsonString(seg.key, &key) && IsAwsSecretKeyName(key) &&
-      LooksLikeAwsSecret(text)) {
-    *out = EncodeJsonString(kRedacted);  // a secret key named as such, whole
+  if (!seg.key.empty() && DecodeJsonString(seg.key, &key) &&
+      ((IsAwsSecretKeyName(key) && LooksLikeAwsSecret(text)) || IsSecretMemberName(key, text))) {
+    *out = EncodeJsonString(kRedacted);  // a secret named as such, whole
     return true;
   }
   if (!RedactTextIn(&text, key_id_in_line)) return false;

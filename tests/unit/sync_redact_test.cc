@@ -221,5 +221,30 @@ TEST(Redact, EscapedSecretsKeysAndLoneSurrogatesAreHandled) {
   EXPECT_EQ(out, R"({"accessKeyId":"[REDACTED]","secretKey":"[REDACTED]"})");
 }
 
+TEST(Redact, MoreTokenKindsAndNamedSecrets) {
+  EXPECT_EQ(Text("slack xapp-1-A0123ABCDEF-1234567890123-abcdef0123456789"), "slack [REDACTED]");
+  EXPECT_EQ(Text("curl https://hooks.slack.com/services/T0123ABCD/B0123ABCD/abcdefGHIJKL0123"),
+            "curl https://[REDACTED]");
+  EXPECT_EQ(Text("//registry.npmjs.org/:_authToken=npm_abcdefghijklmnopqrstuvwxyz0123456789"),
+            "//registry.npmjs.org/:_authToken=[REDACTED]");
+  EXPECT_EQ(Text("stripe sk_live_abcdefghijklmnopqrstuvwx0123"), "stripe [REDACTED]");
+  const std::string jwt =
+      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_"
+      "XgL0n3I9PlFUP0THsR8U";
+  EXPECT_EQ(Text("Cookie: session=" + jwt + "; path=/"), "Cookie: session=[REDACTED]; path=/");
+  // Base64 of a JSON object that is not a JWT (no two dots) stays.
+  EXPECT_EQ(Text("data eyJhIjoxLCJiIjoyfQ== end"), "data eyJhIjoxLCJiIjoyfQ== end");
+  // terraform's secret_key = "..."
+  const std::string secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+  EXPECT_EQ(Text("secret_key = \"" + secret + "\""), "secret_key = \"[REDACTED]\"");
+  std::string out;
+  ASSERT_TRUE(RedactLine(R"({"user":"bob","password":"hunter22","n":1.0})", &out));
+  EXPECT_EQ(out, R"({"user":"bob","password":"[REDACTED]","n":1.0})");
+  EXPECT_FALSE(RedactLine(R"({"password":"","hint":"password rules"})", &out));
+  const std::string session(120, 'A');
+  ASSERT_TRUE(RedactLine(R"({"SessionToken":")" + session + R"(","secret":1})", &out));
+  EXPECT_EQ(out, R"({"SessionToken":"[REDACTED]","secret":1})");
+}
+
 }  // namespace
 }  // namespace ccfs
