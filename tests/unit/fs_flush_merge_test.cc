@@ -7,6 +7,7 @@
 
 #include "fs/flush_merge.h"
 #include "fs/mount.h"
+#include "fs_mount_util.h"
 #include "fs_test_util.h"
 #include "store/file_store.h"
 #include "store/workspace.h"
@@ -42,17 +43,7 @@ class FlushMergeTest : public ::testing::Test {
   }
 
   std::unique_ptr<Mount> Open(const std::string& cache) {
-    auto store = OpenFileStore(dir_ / "store");
-    EXPECT_TRUE(store.ok());
-    MountOptions o;
-    o.store_url = "file://" + (dir_ / "store");
-    o.workspace = "ws";
-    o.mountpoint = dir_ / "unused-mountpoint";
-    o.cache_root = dir_ / cache;
-    o.hydrate = HydrateMode::kLazy;
-    auto m = Mount::Prepare(std::move(store).value(), o);
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    return m.ok() ? std::move(m).value() : nullptr;
+    return fstest::PrepareFileMount(fstest::FileMountOptions(dir_, cache));
   }
 
   static int Append(Filesystem& fs, const std::string& path, const std::string& data) {

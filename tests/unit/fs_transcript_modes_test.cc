@@ -8,6 +8,7 @@
 
 #include "fs/meta_db.h"
 #include "fs/mount.h"
+#include "fs_mount_util.h"
 #include "fs_test_util.h"
 #include "store/file_store.h"
 #include "store/transcript_modes.h"
@@ -42,16 +43,7 @@ class TranscriptModesTest : public ::testing::Test {
   }
 
   std::unique_ptr<Mount> Open(const std::string& cache) {
-    auto store = OpenFileStore(dir_ / "store");
-    EXPECT_TRUE(store.ok());
-    MountOptions o;
-    o.store_url = "file://" + (dir_ / "store");
-    o.workspace = "ws";
-    o.mountpoint = dir_ / "unused-mountpoint";
-    o.cache_root = dir_ / cache;
-    auto m = Mount::Prepare(std::move(store).value(), o);
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    return m.ok() ? std::move(m).value() : nullptr;
+    return fstest::PrepareFileMount(fstest::FileMountOptions(dir_, cache));
   }
 
   static uint32_t ModeOf(Filesystem& fs, const std::string& path) {
