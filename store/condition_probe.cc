@@ -39,11 +39,18 @@ std::string VerdictPath(const ObjectStore& store, const std::string& verdict_dir
   return dir + "/" + Sha256Hex(store.Describe()).substr(0, 24);
 }
 
-bool PassedBefore(const ObjectStore& store, const std::string& path) {
+// A remembered pass also tells the store the If-Match form it learned then.
+bool PassedBefore(ObjectStore& store, const std::string& path) {
   std::ifstream in(path);
-  std::string verdict, described;
-  return std::getline(in, verdict) && std::getline(in, described) && verdict == kVerdictOk &&
-         described == store.Describe();
+  std::string verdict, described, form;
+  if (!std::getline(in, verdict) || !std::getline(in, described) || verdict != kVerdictOk ||
+      described != store.Describe()) {
+    return false;
+  }
+  if (std::getline(in, form) && form.rfind("if-match: ", 0) == 0) {
+    store.SetIfMatchForm(form.substr(10));
+  }
+  return true;
 }
 
 void RememberPassed(const ObjectStore& store, const std::string& path) {
@@ -53,7 +60,7 @@ void RememberPassed(const ObjectStore& store, const std::string& path) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << kVerdictOk << "\n" << store.Describe() << "\n";
+    out << kVerdictOk << "\n" << store.Describe() << "\nif-match: " << store.IfMatchForm() << "\n";
     if (!out) return;
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) ::unlink(tmp.c_str());

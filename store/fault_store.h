@@ -71,6 +71,8 @@ class FaultStore : public ObjectStore {
   Status List(const ListOptions& opts, ListResult* out) override;
   Status Delete(const std::string& key) override;
   std::string Describe() const override;
+  std::string IfMatchForm() const override { return base_->IfMatchForm(); }
+  void SetIfMatchForm(const std::string& form) override { base_->SetIfMatchForm(form); }
 
  private:
   // Counts the call and takes the first rule that matches it, if any.

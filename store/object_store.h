@@ -105,6 +105,14 @@ class ObjectStore {
   // The store's URL, for messages. Never contains a secret.
   virtual std::string Describe() const = 0;
 
+  // How the store wants the ETag in If-Match: "" (quoted, as HTTP says) or
+  // "unquoted" (RGW 16.2 compares the bare ETag). A store learns it from its
+  // first refused If-Match (which costs that request's body twice); one
+  // told up front (from a remembered probe: store/condition_probe.h) never
+  // has to.
+  virtual std::string IfMatchForm() const { return ""; }
+  virtual void SetIfMatchForm(const std::string& form) { (void)form; }
+
   StoreStats& stats() { return stats_; }
 
  protected:

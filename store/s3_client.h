@@ -72,6 +72,7 @@ class S3Client {
   // wants the bare form, and the store remembers that.
   enum class EtagForm { kQuoted, kUnquoted };
   EtagForm etag_form() const { return etag_form_.load(); }
+  void set_etag_form(EtagForm form) { etag_form_.store(form); }
 
  private:
   bool IfMatchRefusedForQuoting(const std::string& key, const std::string& etag);

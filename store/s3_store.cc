@@ -171,6 +171,13 @@ class S3Store : public ObjectStore {
     return "s3://" + bucket_ + (prefix_.empty() ? "" : "/" + prefix_) + " (" + endpoint_ + ")";
   }
 
+  std::string IfMatchForm() const override {
+    return client_.etag_form() == S3Client::EtagForm::kUnquoted ? "unquoted" : "";
+  }
+  void SetIfMatchForm(const std::string& form) override {
+    if (form == "unquoted") client_.set_etag_form(S3Client::EtagForm::kUnquoted);
+  }
+
  private:
   struct PutTarget {
     const std::string* body = nullptr;

@@ -492,6 +492,26 @@ TEST_F(S3StoreTest, ConditionalWriteProbePassesOnRgwAndCleansUp) {
   ListResult all;
   ASSERT_TRUE(store_->List({}, &all).ok());
   EXPECT_TRUE(all.objects.empty()) << all.objects.front().key;
+  EXPECT_EQ(store_->IfMatchForm(), "unquoted");  // RGW 16.2 compares bare ETags
+}
+
+// A remembered pass tells a new process's store the If-Match form, so its
+// first conditional PUT is not refused and sent again.
+TEST_F(S3StoreTest, RememberedProbeSkipsTheQuotedIfMatchRoundTrip) {
+  const std::string verdicts = tmp_ + "/verdicts";
+  auto first = Open("s3://" + bucket_ + "/" + prefix_);
+  ASSERT_TRUE(EnsureConditionalWrites(*first, "ws", verdicts).ok());
+  auto fresh = Open("s3://" + bucket_ + "/" + prefix_);
+  ASSERT_TRUE(EnsureConditionalWrites(*fresh, "ws", verdicts).ok());
+  EXPECT_EQ(fresh->stats().requests.load(), 0u);  // no probe
+  EXPECT_EQ(fresh->IfMatchForm(), "unquoted");
+  ObjectInfo v1;
+  ASSERT_TRUE(store_->PutBytes("obj", std::string(1000, 'a'), {}, &v1).ok());
+  PutOptions put;
+  put.if_match = v1.etag;
+  ASSERT_TRUE(fresh->PutBytes("obj", std::string(1000, 'b'), put, nullptr).ok());
+  EXPECT_EQ(fresh->stats().requests.load(), 1u);
+  EXPECT_EQ(fresh->stats().bytes_sent.load(), 1000u);
 }
 
 }  // namespace
