@@ -1,4 +1,4 @@
-// `ccfs sync-server`: the reference sync API server (SYNC_API.md), SQLite
+// `ccfs sync-server`: the reference sync API server (docs/sync-api.md), SQLite
 // backed, for tests and self-hosters. Prints "listening on http://HOST:PORT"
 // as its first stdout line (with --listen HOST:0 the port is picked), serves
 // until SIGTERM or SIGINT, then stops gracefully.

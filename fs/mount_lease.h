@@ -1,4 +1,4 @@
-// MountLease: the workspace lease (store/lease.h, DESIGN.md "Leases") as a
+// MountLease: the workspace lease (store/lease.h, docs/design.md "Leases") as a
 // writable mount holds it. Taken before the mount reads the tree, renewed in
 // the background by a LeaseKeeper, checked before every flush, released after
 // the final flush.

@@ -1,5 +1,5 @@
-// Recovery after a crash or an unclean shutdown of a mount (DESIGN.md
-// "Crash"): every fsync'd byte is in the cache, and the cache says it has
+// Recovery after a crash or an unclean shutdown of a mount (docs/design.md
+// "The mount"): every fsync'd byte is in the cache, and the cache says it has
 // unflushed changes (meta `local_changes`). Three ways back:
 //  - RecoveryFlush: the next mount of that cache resumes the local tree and
 //    flushes it at once on a background thread, through the normal flusher

@@ -1,4 +1,4 @@
-// Leases: who holds a workspace writable (`<W>/lease`, see DESIGN.md
+// Leases: who holds a workspace writable (`<W>/lease`, see docs/design.md
 // "Leases"). A writable mount acquires the lease, a LeaseKeeper renews it in
 // the background, and unmount releases it; a second writer is refused with a
 // message naming the holder, unless the lease has expired, in which case it

@@ -1,4 +1,4 @@
-// SyncClient: the sync API (SYNC_API.md) over one reused libcurl easy handle
+// SyncClient: the sync API (docs/sync-api.md) over one reused libcurl easy handle
 // (keep-alive). Every call returns an ApiReply that classifies the outcome for
 // the sidecar's retry policy; nothing throws. Not thread-safe: one client per
 // thread. Transfers are bounded by connect/total timeouts and abort promptly

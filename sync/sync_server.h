@@ -1,4 +1,4 @@
-// SyncServer: the reference implementation of the sync API (SYNC_API.md)
+// SyncServer: the reference implementation of the sync API (docs/sync-api.md)
 // over cpp-httplib and SQLite, run by `ccfs sync-server` and, in process, by
 // tests. Bearer-token auth on every endpoint, 16 MiB body limit (413), line
 // continuity (overlap skipped, 409 on a gap), read-back endpoints, and — when

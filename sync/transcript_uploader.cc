@@ -16,7 +16,7 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMinBodyBudget = 16 * 1024;
-constexpr size_t kServerBodyLimit = 16u << 20;  // SYNC_API.md: larger bodies get 413
+constexpr size_t kServerBodyLimit = 16u << 20;  // docs/sync-api.md: larger bodies get 413
 constexpr size_t kMaxLinesPerChunk = 100000;
 constexpr int kMaxConflictsPerPass = 4;
 constexpr size_t kHeadScanBytes = 256 * 1024;
