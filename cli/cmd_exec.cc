@@ -18,11 +18,11 @@
 
 #include "cli/commands.h"
 #include "cli/sync_flags.h"
-#include "fs/cache_dir.h"
-#include "fs/daemon.h"
-#include "fs/mount.h"
-#include "fs/mount_lease.h"
-#include "store/workspace_layout.h"
+#include "fs/tree/cache_dir.h"
+#include "fs/lifecycle/daemon.h"
+#include "fs/lifecycle/mount.h"
+#include "fs/lifecycle/mount_lease.h"
+#include "store/workspace/workspace_layout.h"
 
 extern char** environ;
 

@@ -1,6 +1,6 @@
 // ccfs mount | umount | flush | status: a workspace as a FUSE mount, and the
 // commands that talk to a running mount over its control socket
-// (fs/control.h).
+// (fs/lifecycle/control.h).
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,15 +18,15 @@
 #include "cli/cmd_recover.h"
 #include "cli/commands.h"
 #include "cli/sync_flags.h"
-#include "fs/cache_dir.h"
-#include "fs/control.h"
-#include "fs/daemon.h"
-#include "fs/mount.h"
-#include "fs/mount_lease.h"
-#include "fs/mount_sync.h"
-#include "fs/mountinfo.h"
-#include "fs/recovery.h"
-#include "store/workspace_layout.h"
+#include "fs/tree/cache_dir.h"
+#include "fs/lifecycle/control.h"
+#include "fs/lifecycle/daemon.h"
+#include "fs/lifecycle/mount.h"
+#include "fs/lifecycle/mount_lease.h"
+#include "fs/feeds/mount_sync.h"
+#include "fs/kernel/mountinfo.h"
+#include "fs/lifecycle/recovery.h"
+#include "store/workspace/workspace_layout.h"
 
 namespace ccfs::cli {
 

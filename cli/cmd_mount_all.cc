@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "fs/all_mount.h"
-#include "fs/cache_dir.h"
-#include "fs/control.h"
-#include "fs/daemon.h"
-#include "fs/recovery.h"
+#include "fs/all/all_mount.h"
+#include "fs/tree/cache_dir.h"
+#include "fs/lifecycle/control.h"
+#include "fs/lifecycle/daemon.h"
+#include "fs/lifecycle/recovery.h"
 
 namespace ccfs::cli {
 

@@ -1,5 +1,5 @@
 // `ccfs mount --all [STORE] MOUNTPOINT`: every workspace of a store, read-only,
-// under MOUNTPOINT/<workspace>/ (fs/all_view.h). The flag lives on the `mount`
+// under MOUNTPOINT/<workspace>/ (fs/all/all_view.h). The flag lives on the `mount`
 // command; cmd_mount.cc installs it with one call.
 #pragma once
 

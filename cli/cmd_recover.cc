@@ -2,10 +2,10 @@
 
 #include <iostream>
 
-#include "fs/cache_dir.h"
-#include "fs/mount.h"
-#include "fs/recovery.h"
-#include "store/workspace_layout.h"
+#include "fs/tree/cache_dir.h"
+#include "fs/lifecycle/mount.h"
+#include "fs/lifecycle/recovery.h"
+#include "store/workspace/workspace_layout.h"
 
 namespace ccfs::cli {
 

@@ -1,5 +1,5 @@
 // `ccfs flush --recover WORKSPACE`: flush what a crashed or uncleanly ended
-// mount left in a workspace's cache, without mounting (fs/recovery.h).
+// mount left in a workspace's cache, without mounting (fs/lifecycle/recovery.h).
 #pragma once
 
 #include <nlohmann/json.hpp>

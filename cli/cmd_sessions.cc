@@ -2,7 +2,7 @@
 // store (no mount) or from a local config directory, through a cached
 // SessionIndex that each run brings up to date by reading only what changed.
 // A directory that is a ccfs mount keeps its own index, current with every
-// write (fs/mount_sessions.h): the mount is asked to catch up and that index
+// write (fs/feeds/mount_sessions.h): the mount is asked to catch up and that index
 // is read, with no walk.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,13 +16,13 @@
 #include <thread>
 
 #include "cli/commands.h"
-#include "fs/control.h"
-#include "store/workspace.h"
-#include "store/workspace_layout.h"
-#include "sync/session_grep.h"
-#include "sync/session_render.h"
-#include "sync/session_source.h"
-#include "sync/session_tree.h"
+#include "fs/lifecycle/control.h"
+#include "store/workspace/workspace.h"
+#include "store/workspace/workspace_layout.h"
+#include "sync/sessions/session_grep.h"
+#include "sync/sessions/session_render.h"
+#include "sync/sessions/session_source.h"
+#include "sync/sessions/session_tree.h"
 
 namespace ccfs::cli {
 namespace {

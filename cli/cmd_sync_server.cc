@@ -8,8 +8,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "sync/sync_common.h"
-#include "sync/sync_server.h"
+#include "sync/common/sync_common.h"
+#include "sync/server/sync_server.h"
 
 namespace ccfs::cli {
 namespace {

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "store/workspace.h"
+#include "store/workspace/workspace.h"
 
 namespace ccfs::cli {
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "store/object_store.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs::cli {
 

@@ -1,6 +1,6 @@
 #include "cli/sync_flags.h"
 
-#include "fs/mount_sync.h"
+#include "fs/feeds/mount_sync.h"
 
 namespace ccfs::cli {
 

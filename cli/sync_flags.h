@@ -4,8 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "fs/mount.h"
-#include "store/status.h"
+#include "fs/lifecycle/mount.h"
+#include "store/base/status.h"
 
 namespace ccfs::cli {
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Conflicts: while a mount has local changes, another machine pushes a new
 # version. `ccfs flush` merges with it (theirs taken, ours applied onto it:
-# fs/merge.h) and says what it merged; the mount shows the merged tree.
+# fs/flush/merge.h) and says what it merged; the mount shows the merged tree.
 # When the store's version cannot be merged with (a tarball another tool
 # wrote), `ccfs flush` and `ccfs umount` exit 3 with an explanation and lose
 # nothing: the next mount resumes the local state; `ccfs flush --force` then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `ccfs sessions ls --dir MOUNTPOINT` on a real mount over RGW reads the
-# mount's own session index (fs/mount_sessions.h), kept current from the
+# mount's own session index (fs/feeds/mount_sessions.h), kept current from the
 # FUSE write path: no directory walk, and lines appended through the mount
 # are listed right after the append. Every number is checked against an
 # independent python3 reading of the mounted files (token totals count each

@@ -49,7 +49,7 @@ sync_api() {
     -H 'Content-Type: application/json' ${3:+--data "$3"} "$SYNC_URL$2"
 }
 
-# add_fault JSON: queues a fault on the server (see sync/server_faults.h).
+# add_fault JSON: queues a fault on the server (see sync/server/server_faults.h).
 add_fault() {
   [[ $(sync_api POST /api/v1/_test/faults "$1") == *'"ok"'* ]] || fail "fault $1 not accepted"
 }

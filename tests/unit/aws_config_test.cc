@@ -1,7 +1,7 @@
 // AwsConfig resolution against a scrubbed environment and temporary AWS
 // files: precedence of flags, environment and profiles, endpoint and
 // addressing choice.
-#include "store/aws_config.h"
+#include "store/objects/aws_config.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -3,16 +3,16 @@
 // allowed; a store that honours them passes once and is remembered; the
 // probe's scratch object never stays behind. The ignoring store is
 // FaultStore::set_ignore_conditions over a local directory store.
-#include "store/condition_probe.h"
+#include "store/objects/condition_probe.h"
 
 #include <gtest/gtest.h>
 
-#include "fs/mount.h"
+#include "fs/lifecycle/mount.h"
 #include "fs_test_util.h"
-#include "store/fault_store.h"
-#include "store/file_store.h"
-#include "store/workspace.h"
-#include "store/workspace_layout.h"
+#include "store/objects/fault_store.h"
+#include "store/objects/file_store.h"
+#include "store/workspace/workspace.h"
+#include "store/workspace/workspace_layout.h"
 
 namespace ccfs {
 namespace {

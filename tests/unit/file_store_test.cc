@@ -1,7 +1,7 @@
 // What only the file:// backend promises (the bucket is a plain directory,
 // locking across threads and processes), and the FaultStore decorator. The
 // behaviour both backends share is in store_conformance_test.cc.
-#include "store/file_store.h"
+#include "store/objects/file_store.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "store/fault_store.h"
-#include "store/object_store.h"
+#include "store/objects/fault_store.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 namespace {

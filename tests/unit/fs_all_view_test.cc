@@ -1,4 +1,4 @@
-// The read-only view of every workspace (fs/all_view.h) driven without a
+// The read-only view of every workspace (fs/all/all_view.h) driven without a
 // kernel: inode routing, the root listing, lazy opening (a workspace is
 // prepared only when something inside it is looked up), reads through the
 // owning workspace, new workspaces picked up by a re-list, a broken
@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <set>
 
-#include "fs/all_view.h"
+#include "fs/all/all_view.h"
 #include "fs_test_util.h"
-#include "store/file_store.h"
-#include "store/workspace.h"
+#include "store/objects/file_store.h"
+#include "store/workspace/workspace.h"
 
 namespace ccfs {
 namespace {

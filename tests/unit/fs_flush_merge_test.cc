@@ -1,17 +1,17 @@
-// Merging at flush (fs/flush_merge.h) end to end over the file:// store: two
+// Merging at flush (fs/flush/flush_merge.h) end to end over the file:// store: two
 // Mounts of one workspace (two caches, driven through Filesystem, no kernel)
 // change things, the first flushes, the second's flush merges with it and
 // retries. Afterwards the second mount shows the merged tree and a fresh
 // mount reads every change back.
 #include <gtest/gtest.h>
 
-#include "fs/flush_merge.h"
-#include "fs/mount.h"
+#include "fs/flush/flush_merge.h"
+#include "fs/lifecycle/mount.h"
 #include "fs_mount_util.h"
 #include "fs_test_util.h"
-#include "store/file_store.h"
-#include "store/workspace.h"
-#include "store/workspace_layout.h"
+#include "store/objects/file_store.h"
+#include "store/workspace/workspace.h"
+#include "store/workspace/workspace_layout.h"
 
 namespace ccfs {
 namespace {

@@ -1,10 +1,10 @@
-// PlanMerge (fs/merge.h) over hand-made base / remote / local trees: every
+// PlanMerge (fs/flush/merge.h) over hand-made base / remote / local trees: every
 // row of the merge table, with a fake content comparer (no store).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
-#include "fs/merge.h"
+#include "fs/flush/merge.h"
 
 namespace ccfs {
 namespace {

@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 #include <linux/fs.h>
 
-#include "fs/inode_table.h"
-#include "fs/meta_db.h"
+#include "fs/tree/inode_table.h"
+#include "fs/tree/meta_db.h"
 #include "fs_test_util.h"
 
 namespace ccfs {

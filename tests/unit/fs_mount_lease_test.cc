@@ -1,4 +1,4 @@
-// MountLease (fs/mount_lease.h) on a file:// store: refusal naming the
+// MountLease (fs/lifecycle/mount_lease.h) on a file:// store: refusal naming the
 // holder, the fast reclaim of a crashed mount's lease from the same cache,
 // and a flush refused as a conflict once the lease was taken over.
 #include <gtest/gtest.h>
@@ -7,10 +7,10 @@
 #include <chrono>
 #include <thread>
 
-#include "fs/cache_dir.h"
-#include "fs/mount_lease.h"
+#include "fs/tree/cache_dir.h"
+#include "fs/lifecycle/mount_lease.h"
 #include "fs_test_util.h"
-#include "store/file_store.h"
+#include "store/objects/file_store.h"
 
 namespace ccfs {
 namespace {

@@ -1,4 +1,4 @@
-// The mount's session index (fs/mount_sessions.h), driven through Filesystem
+// The mount's session index (fs/feeds/mount_sessions.h), driven through Filesystem
 // (no kernel mount, no directory walk anywhere): transcripts only in the
 // store are indexed without being hydrated, appends through the mount land
 // in the index (message counts, token totals; a partial line waits for its
@@ -9,13 +9,13 @@
 
 #include <map>
 
-#include "fs/mount.h"
-#include "fs/mount_sessions.h"
+#include "fs/lifecycle/mount.h"
+#include "fs/feeds/mount_sessions.h"
 #include "fs_test_util.h"
 #include "sessions_test_util.h"
-#include "store/file_store.h"
-#include "store/workspace.h"
-#include "sync/session_index.h"
+#include "store/objects/file_store.h"
+#include "store/workspace/workspace.h"
+#include "sync/sessions/session_index.h"
 
 namespace ccfs {
 namespace {

@@ -1,15 +1,15 @@
-// Transcript sync wired into a Mount (fs/mount_sync.h), driven through
+// Transcript sync wired into a Mount (fs/feeds/mount_sync.h), driven through
 // Filesystem (no kernel mount) against an in-process reference sync server:
 // writes to session and subagent transcripts reach the server, other files do
 // not, names are followed across renames (of files and of directories above
 // them), and dirty transcripts of an earlier mount go out at the next one.
 #include <gtest/gtest.h>
 
-#include "fs/mount.h"
-#include "fs/mount_sync.h"
+#include "fs/lifecycle/mount.h"
+#include "fs/feeds/mount_sync.h"
 #include "fs_test_util.h"
-#include "store/file_store.h"
-#include "store/workspace.h"
+#include "store/objects/file_store.h"
+#include "store/workspace/workspace.h"
 #include "sync_test_util.h"
 
 namespace ccfs {

@@ -8,13 +8,13 @@
 #include <chrono>
 #include <thread>
 
-#include "fs/mount.h"
-#include "fs/remote_tree.h"
+#include "fs/lifecycle/mount.h"
+#include "fs/hydrate/remote_tree.h"
 #include "fs_test_util.h"
-#include "store/file_store.h"
-#include "store/tar_scanner.h"
-#include "store/workspace.h"
-#include "store/workspace_layout.h"
+#include "store/objects/file_store.h"
+#include "store/archive/tar_scanner.h"
+#include "store/workspace/workspace.h"
+#include "store/workspace/workspace_layout.h"
 
 namespace ccfs {
 namespace {

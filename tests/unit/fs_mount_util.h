@@ -7,9 +7,9 @@
 #include <memory>
 #include <string>
 
-#include "fs/mount.h"
+#include "fs/lifecycle/mount.h"
 #include "fs_test_util.h"
-#include "store/file_store.h"
+#include "store/objects/file_store.h"
 
 namespace ccfs::fstest {
 

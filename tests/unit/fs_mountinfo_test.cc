@@ -3,7 +3,7 @@
 // visible one, and malformed lines skipped.
 #include <gtest/gtest.h>
 
-#include "fs/mountinfo.h"
+#include "fs/kernel/mountinfo.h"
 #include "fs_test_util.h"
 
 namespace ccfs {

@@ -10,12 +10,12 @@
 #include <chrono>
 #include <future>
 
-#include "fs/mount.h"
-#include "fs/settled_copy.h"
+#include "fs/lifecycle/mount.h"
+#include "fs/tree/settled_copy.h"
 #include "fs_mount_util.h"
 #include "fs_test_util.h"
-#include "store/file_store.h"
-#include "store/workspace.h"
+#include "store/objects/file_store.h"
+#include "store/workspace/workspace.h"
 
 namespace ccfs {
 namespace {

@@ -13,7 +13,7 @@
 #include <sstream>
 #include <string>
 
-#include "fs/filesystem.h"
+#include "fs/ops/filesystem.h"
 
 namespace ccfs::fstest {
 

@@ -1,4 +1,4 @@
-// Transcript modes (store/transcript_modes.h): S3 keeps no mode for a
+// Transcript modes (store/workspace/transcript_modes.h): S3 keeps no mode for a
 // transcript object, so modes other than 0600 travel in the modes object.
 // Push, mount, flush, merge of the modes map, pull, a damaged modes object,
 // and a cache from before the modes column.
@@ -6,13 +6,13 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
-#include "fs/meta_db.h"
-#include "fs/mount.h"
+#include "fs/tree/meta_db.h"
+#include "fs/lifecycle/mount.h"
 #include "fs_mount_util.h"
 #include "fs_test_util.h"
-#include "store/file_store.h"
-#include "store/transcript_modes.h"
-#include "store/workspace.h"
+#include "store/objects/file_store.h"
+#include "store/workspace/transcript_modes.h"
+#include "store/workspace/workspace.h"
 
 namespace ccfs {
 namespace {

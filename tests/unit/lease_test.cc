@@ -2,7 +2,7 @@
 // store (a fresh temp dir) and S3 (a fresh random prefix in the bucket that
 // $CCFS_TEST_S3_BUCKET names; unset is a failure, not a skip). Select one with
 // --gtest_filter='File/LeaseTest.*' or 'S3/LeaseTest.*'.
-#include "store/lease.h"
+#include "store/workspace/lease.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "store/fault_store.h"
-#include "store/workspace_layout.h"
+#include "store/objects/fault_store.h"
+#include "store/workspace/workspace_layout.h"
 
 namespace ccfs {
 namespace {

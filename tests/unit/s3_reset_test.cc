@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "store/object_store.h"
-#include "tests/unit/scoped_env.h"
+#include "store/objects/object_store.h"
+#include "scoped_env.h"
 
 namespace ccfs {
 namespace {

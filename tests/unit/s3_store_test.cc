@@ -18,10 +18,10 @@
 #include <random>
 #include <thread>
 
-#include "store/condition_probe.h"
-#include "store/content_hash.h"
-#include "store/object_store.h"
-#include "tests/unit/scoped_env.h"
+#include "store/objects/condition_probe.h"
+#include "store/base/content_hash.h"
+#include "store/objects/object_store.h"
+#include "scoped_env.h"
 
 namespace ccfs {
 namespace {

@@ -1,10 +1,10 @@
 // The small S3 XML extractor, ETag and date helpers, content hashes.
-#include "store/s3_xml.h"
+#include "store/objects/s3_xml.h"
 
 #include <gtest/gtest.h>
 
-#include "store/content_hash.h"
-#include "store/s3_client.h"
+#include "store/base/content_hash.h"
+#include "store/objects/s3_client.h"
 
 namespace ccfs {
 namespace {

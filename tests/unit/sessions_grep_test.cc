@@ -4,10 +4,10 @@
 
 #include <sstream>
 
-#include "sync/session_grep.h"
-#include "sync/session_render.h"
-#include "sync/session_tree.h"
-#include "tests/unit/sessions_test_util.h"
+#include "sync/sessions/session_grep.h"
+#include "sync/sessions/session_render.h"
+#include "sync/sessions/session_tree.h"
+#include "sessions_test_util.h"
 
 namespace ccfs {
 namespace {

@@ -3,9 +3,9 @@
 // idempotent re-adds, Forget, malformed lines, filters, persistence.
 #include <gtest/gtest.h>
 
-#include "sync/session_index.h"
-#include "tests/unit/sessions_test_util.h"
-#include "tests/unit/sync_test_util.h"
+#include "sync/sessions/session_index.h"
+#include "sessions_test_util.h"
+#include "sync_test_util.h"
 
 namespace ccfs {
 namespace {

@@ -9,12 +9,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include "store/object_store.h"
-#include "sync/session_feed.h"
-#include "sync/session_source.h"
-#include "tests/unit/scoped_env.h"
-#include "tests/unit/sessions_test_util.h"
-#include "tests/unit/sync_test_util.h"
+#include "store/objects/object_store.h"
+#include "sync/sessions/session_feed.h"
+#include "sync/sessions/session_source.h"
+#include "scoped_env.h"
+#include "sessions_test_util.h"
+#include "sync_test_util.h"
 
 namespace ccfs {
 namespace {

@@ -2,7 +2,7 @@
 // suite (credentials AKIDEXAMPLE, us-east-1, service "service",
 // 20150830T123600Z) and the worked examples of the S3 API documentation
 // ("Signature Calculations for the Authorization Header", 20130524).
-#include "store/sigv4.h"
+#include "store/objects/sigv4.h"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
-#include "store/status.h"
+#include "store/base/status.h"
 
 #include <gtest/gtest.h>
 
-#include "store/object_store.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 namespace {

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "store/object_store.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 namespace {

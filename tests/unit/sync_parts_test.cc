@@ -4,15 +4,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sync/backoff.h"
-#include "sync/chunk_builder.h"
-#include "sync/github_url.h"
-#include "sync/line_facts.h"
-#include "sync/progress_db.h"
-#include "sync/sync_common.h"
-#include "sync/sync_status.h"
-#include "sync/transcript_file.h"
-#include "tests/unit/sync_test_util.h"
+#include "sync/client/backoff.h"
+#include "sync/client/chunk_builder.h"
+#include "sync/common/github_url.h"
+#include "sync/common/line_facts.h"
+#include "sync/client/progress_db.h"
+#include "sync/common/sync_common.h"
+#include "sync/client/sync_status.h"
+#include "sync/common/transcript_file.h"
+#include "sync_test_util.h"
 
 namespace ccfs {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sync/redact.h"
+#include "sync/client/redact.h"
 
 namespace ccfs {
 namespace {

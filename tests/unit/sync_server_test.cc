@@ -2,7 +2,7 @@
 // (overlap, gap -> 409), the 16 MiB limit (413), events, summaries, GitHub
 // links, read-back, fault injection, restart on the same DB, and the
 // `ccfs sync-server` binary itself.
-#include "sync/sync_server.h"
+#include "sync/server/sync_server.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -12,7 +12,7 @@
 
 #include <cstdio>
 
-#include "tests/unit/sync_test_util.h"
+#include "sync_test_util.h"
 
 namespace ccfs {
 namespace {

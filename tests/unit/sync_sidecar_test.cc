@@ -13,9 +13,9 @@
 #include <map>
 #include <vector>
 
-#include "sync/redact.h"
-#include "sync/sidecar.h"
-#include "tests/unit/sync_test_util.h"
+#include "sync/client/redact.h"
+#include "sync/client/sidecar.h"
+#include "sync_test_util.h"
 
 namespace ccfs {
 namespace {

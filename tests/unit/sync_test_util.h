@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "sync/sync_server.h"
+#include "sync/server/sync_server.h"
 
 namespace ccfs::testing {
 

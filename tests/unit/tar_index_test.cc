@@ -1,4 +1,4 @@
-#include "store/tar_index.h"
+#include "store/archive/tar_index.h"
 
 #include <gtest/gtest.h>
 

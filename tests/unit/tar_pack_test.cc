@@ -4,9 +4,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "store/pack_dir.h"
-#include "store/safe_extract.h"
-#include "tests/unit/tar_test_util.h"
+#include "store/archive/pack_dir.h"
+#include "store/archive/safe_extract.h"
+#include "tar_test_util.h"
 
 namespace ccfs {
 namespace {

@@ -2,11 +2,11 @@
 // plus freshly written members reads back right everywhere.
 #include <gtest/gtest.h>
 
-#include "store/pack_dir.h"
-#include "store/safe_extract.h"
-#include "store/seekable_tar_reader.h"
-#include "store/seekable_tar_writer.h"
-#include "tests/unit/tar_test_util.h"
+#include "store/archive/pack_dir.h"
+#include "store/archive/safe_extract.h"
+#include "store/archive/seekable_tar_reader.h"
+#include "store/archive/seekable_tar_writer.h"
+#include "tar_test_util.h"
 
 namespace ccfs {
 namespace {

@@ -1,4 +1,4 @@
-#include "store/tar_sanitize.h"
+#include "store/archive/tar_sanitize.h"
 
 #include <gtest/gtest.h>
 

@@ -1,13 +1,13 @@
 // Foreign tarballs (made by GNU tar, bsdtar, Python): scanned, indexed and
 // extracted like ours, and recognised as having no ccfs index.
-#include "store/tar_scanner.h"
+#include "store/archive/tar_scanner.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "store/safe_extract.h"
-#include "store/seekable_tar_reader.h"
-#include "tests/unit/tar_test_util.h"
+#include "store/archive/safe_extract.h"
+#include "store/archive/seekable_tar_reader.h"
+#include "tar_test_util.h"
 
 namespace ccfs {
 namespace {

@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "store/seekable_tar_reader.h"
-#include "store/status.h"
-#include "store/tar_util.h"
+#include "store/archive/seekable_tar_reader.h"
+#include "store/base/status.h"
+#include "store/archive/tar_util.h"
 
 namespace ccfs::tartest {
 

@@ -1,0 +1,118 @@
+// Hydrator: brings remote file content into the local cache.
+//
+// - EnsureLocal(ino): on first read/write of a remote file, fetch just that
+//   file at once: a tarball member's blocks (one ranged GET, If-Match the
+//   base ETag) or its transcript object (If-Match the transcript's ETag).
+//   Every other remote member lying wholly in the fetched blocks is filled
+//   too: those bytes are already paid for (a block holds many small files).
+// - Background mode: one thread streams the whole tarball in archive order
+//   (a few large ranged GETs), filling every still-remote member, then a
+//   small pool prefetches the transcripts. On-demand fetches never wait for
+//   the stream unless it is already writing that very file.
+// - DiscardRemote(ino): a remote file truncated to 0 becomes an empty local
+//   file without fetching anything.
+// Every state change out of "remote" goes through a per-inode claim, so an
+// on-demand fetch, the stream and a truncate never race on one file.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "fs/tree/base_version.h"
+#include "fs/hydrate/block_cache.h"
+#include "fs/tree/content_cache.h"
+#include "fs/tree/inode_table.h"
+#include "store/objects/object_store.h"
+
+namespace ccfs {
+
+enum class HydrateMode { kBackground, kLazy };
+
+struct HydrationStats {
+  std::atomic<uint64_t> on_demand_files{0};
+  std::atomic<uint64_t> streamed_files{0};
+  std::atomic<uint64_t> prefetched_files{0};
+  std::atomic<uint64_t> failures{0};
+  std::atomic<bool> stream_running{false};
+  std::atomic<bool> stream_done{false};
+};
+
+class Hydrator {
+ public:
+  Hydrator(ObjectStore* store, std::string workspace, InodeTable* table, ContentCache* content,
+           BaseVersion* base, BlockCache* blocks = nullptr);
+  ~Hydrator();
+  Hydrator(const Hydrator&) = delete;
+  Hydrator& operator=(const Hydrator&) = delete;
+
+  // 0 once `ino` has local content (or is not a file); EIO when the fetch
+  // failed (last_error() says why), ENOENT for an unknown inode.
+  int EnsureLocal(uint64_t ino);
+  // For a truncate to 0: a remote file becomes empty and local, unfetched.
+  int DiscardRemote(uint64_t ino);
+
+  // Starts the background stream (tarball, then transcripts) if not running.
+  void StartBackground(size_t transcript_parallelism = 4);
+  // Stops it and waits (a flush does this before swapping the base).
+  void StopBackground();
+
+  // Fetches every still-remote member of the base tarball now, in one pass
+  // (a flush that repacks needs them all). Background must be stopped.
+  Status HydrateTarballMembers() { return StreamTarball(); }
+
+  const HydrationStats& stats() const { return stats_; }
+  std::string last_error() const;
+
+ private:
+  struct MemberRef {
+    size_t entry;  // position in the version's index
+    uint64_t ino;
+  };
+  // Claims `ino` for a state change; returns false if another claim is in
+  // flight (then waits for it to finish when `wait` is set).
+  bool TryClaim(uint64_t ino, bool wait);
+  void Release(uint64_t ino);
+  int Fetch(const NodeInfo& node);
+  Status FetchTarballMember(const NodeInfo& node);
+  // Remote members of `version` whose data lies wholly in blocks [first, last].
+  std::vector<MemberRef> MembersInBlocks(const TarballVersion& version, size_t first, size_t last);
+  // Streams blocks [first, last] once, filling `members` (archive order).
+  // `claimed` (0 = none) is already claimed by the caller; the others are
+  // claimed here as reached, skipped if someone else holds them.
+  Status FillMembers(const TarballVersion& version, size_t first, size_t last,
+                     const std::vector<MemberRef>& members, uint64_t claimed,
+                     std::atomic<uint64_t>* counter, const std::atomic<bool>* cancel);
+  Status FetchTranscript(const NodeInfo& node, const std::string& tmp);
+  void NoteError(const std::string& what, const Status& s);
+  void RunBackground(size_t transcript_parallelism);
+  Status StreamTarball();
+
+  ObjectStore* store_;
+  std::string workspace_;
+  InodeTable* table_;
+  ContentCache* content_;
+  BaseVersion* base_;
+  BlockCache* blocks_;
+  HydrationStats stats_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<uint64_t, bool> claimed_;
+  std::string last_error_;
+  // Remote tarball members by origin path, for the version `members_etag_`
+  // (origins change only when a flush installs a new version).
+  std::string members_etag_;
+  std::unordered_map<std::string, uint64_t> members_;
+
+  std::thread background_;
+  std::atomic<bool> cancel_{false};
+};
+
+}  // namespace ccfs

@@ -1,0 +1,139 @@
+// MetaDb: the mount's durable metadata in SQLite (<cache>/meta.db): the inode
+// table with every file's state and origin, the base ETags the mount started
+// from, and small key/value facts. Every namespace change is written through
+// at once (WAL, synchronous=NORMAL: survives SIGKILL; Checkpoint() makes it
+// survive power loss too), so a crashed mount's unflushed state is found by
+// the next one. Thread-safe (one connection behind a mutex).
+#pragma once
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/base/status.h"
+#include "store/workspace/transcript_modes.h"
+
+namespace ccfs {
+
+enum class NodeType : uint8_t { kFile = 0, kDir = 1, kSymlink = 2 };
+
+// Where a file's bytes are while they are not (or not only) local.
+enum class ContentState : uint8_t {
+  kRemote = 0,  // only in the store (origin says where)
+  kCached = 1,  // content file equals the origin
+  kDirty = 2,   // content file is newer than anything in the store
+};
+
+enum class OriginKind : uint8_t {
+  kNone = 0,        // created here
+  kTarball = 1,     // member `origin_path` of the base tarball
+  kTranscript = 2,  // transcript object `origin_path` with ETag `origin_etag`
+};
+
+struct NodeRecord {
+  uint64_t ino = 0;
+  uint64_t parent = 0;  // 0 for the root
+  std::string name;     // "" for the root
+  NodeType type = NodeType::kFile;
+  uint32_t mode = 0644;  // permission bits
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  std::string link_target;
+  ContentState state = ContentState::kCached;
+  OriginKind origin_kind = OriginKind::kNone;
+  std::string origin_path;
+  std::string origin_etag;
+  // A directory implied by transcript keys but absent from the tarball: it is
+  // not written into the tarball unless something makes it real.
+  bool implicit = false;
+};
+
+// One transcript object of the base the mount started from (or last flushed).
+struct BaseTranscript {
+  std::string path;  // tree-relative ("projects/x/y.jsonl")
+  std::string etag;
+  uint64_t size = 0;
+  int64_t mtime = 0;
+  uint32_t mode = kDefaultTranscriptMode;  // from the modes object (store/workspace/transcript_modes.h)
+};
+
+// The meta key that says the tree holds changes not yet in the store (the
+// next mount then resumes them instead of taking the store's tree afresh).
+inline constexpr const char* kLocalChangesKey = "local_changes";
+
+// One namespace change as MetaDb::Apply writes it: `deletes` removed, then
+// `puts` written, then `values` set.
+struct MetaChange {
+  std::vector<NodeRecord> puts = {};
+  std::vector<uint64_t> deletes = {};
+  std::vector<std::pair<std::string, std::string>> values = {};
+};
+
+class MetaDb {
+ public:
+  static Result<std::unique_ptr<MetaDb>> Open(const std::string& path);
+  ~MetaDb();
+  MetaDb(const MetaDb&) = delete;
+  MetaDb& operator=(const MetaDb&) = delete;
+
+  // Key/value facts ("base_etag", "workspace", "store", "local_changes", ...).
+  Status GetValue(const std::string& key, std::string* value);  // NotFound if absent
+  Status SetValue(const std::string& key, const std::string& value);
+
+  Status PutNode(const NodeRecord& node);  // insert or replace
+  Status DeleteNode(uint64_t ino);
+  // One namespace change, all or nothing, in one transaction. On failure
+  // nothing of it is kept and the Status carries the errno (ENOSPC when the
+  // cache filesystem is full).
+  Status Apply(const MetaChange& change);
+  Status LoadNodes(std::vector<NodeRecord>* out);
+
+  Status PutBaseTranscript(const BaseTranscript& t);
+  Status DeleteBaseTranscript(const std::string& path);
+  Status LoadBaseTranscripts(std::vector<BaseTranscript>* out);
+
+  // Replaces the whole tree and base listing in one transaction (a fresh
+  // mount of a new remote version).
+  Status ReplaceAll(const std::vector<NodeRecord>& nodes,
+                    const std::vector<BaseTranscript>& transcripts);
+
+  // Groups many writes into one transaction (fewer syncs).
+  Status Begin();
+  Status Commit();
+
+  // Makes everything committed so far durable against power loss.
+  Status Checkpoint();
+
+  // Tests: while `err` is not 0, every Apply runs its statements and then
+  // fails as SQLite's COMMIT does on a full disk (with errno `err`), rolling
+  // them back. tests/integration/mount_cache_full_test.sh fills a real one.
+  void SetCommitFaultForTest(int err) { commit_fault_ = err; }
+
+ private:
+  explicit MetaDb(sqlite3* db) : db_(db) {}
+  Status Exec(const std::string& sql);
+  Status AddTranscriptModeColumn();
+  Status Prepare(const char* sql, sqlite3_stmt** stmt);
+  Status Error(const std::string& what);
+  Status PutNodeLocked(const NodeRecord& node);
+  Status DeleteNodeLocked(uint64_t ino);
+  static int ErrnoOf(sqlite3* db);
+  Status PutBaseTranscriptLocked(const BaseTranscript& t);
+
+  std::recursive_mutex mu_;
+  sqlite3* db_;
+  std::vector<sqlite3_stmt*> statements_;  // finalized on close
+  sqlite3_stmt* put_node_ = nullptr;
+  sqlite3_stmt* delete_node_ = nullptr;
+  sqlite3_stmt* put_transcript_ = nullptr;
+  std::atomic<int> commit_fault_{0};
+};
+
+}  // namespace ccfs

@@ -1,0 +1,97 @@
+// Whole-workspace transfers between a local directory and a store: what
+// `ccfs push`, `ccfs pull` and `ccfs ls` do (the mount hydrates lazily and
+// flushes incrementally instead; see fs/).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "store/objects/object_store.h"
+#include "store/archive/safe_extract.h"
+#include "store/archive/tar_sanitize.h"
+
+namespace ccfs {
+
+struct PushOptions {
+  // Replace the workspace only if its tarball still has this ETag.
+  std::string if_match;
+  // Replace whatever version is there (unconditional PUTs). Does not
+  // override the lease: see ignore_lease.
+  bool force = false;
+  // Push although another writer (a writable mount, `ccfs exec`, another
+  // push) holds the workspace's lease. Without it such a push is refused
+  // with Unavailable naming the holder; the push holds the lease itself
+  // while it runs (ttl lease_ttl_seconds, renewed; 0 = take none).
+  bool ignore_lease = false;
+  int lease_ttl_seconds = 30;
+  // Where the tarball is built before upload ("" = $TMPDIR or /tmp).
+  std::string temp_dir;
+  size_t parallel_uploads = 8;
+};
+
+struct PushResult {
+  std::string tarball_etag;  // the new version: pass it as --if-match next time
+  uint64_t tarball_bytes = 0;
+  size_t tarball_entries = 0;
+  size_t transcripts_uploaded = 0;
+  size_t transcripts_unchanged = 0;  // same content already in the store
+  size_t transcripts_deleted = 0;    // in the store but no longer in the tree
+  uint64_t transcript_bytes = 0;
+  std::vector<SkippedEntry> skipped;  // not storable (sockets, escaping symlinks, ...)
+};
+
+// Stores `dir` as workspace `workspace`: transcripts (projects/**/*.jsonl) as
+// their own objects, the rest as one seekable tarball. Replacing needs
+// opts.if_match or opts.force, otherwise PreconditionFailed says what to do.
+// Unless forced, every object is written conditionally: If-None-Match: * for
+// what it creates, If-Match on the listed ETag for a transcript it replaces,
+// If-Match on the given ETag for the tarball, each a single PUT the store
+// checks atomically. Transcripts go up before the tarball (the commit
+// point); stale remote transcripts are deleted only after the tarball PUT
+// succeeded, so a refused push deletes nothing.
+Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::string& workspace,
+                     const PushOptions& opts, PushResult* result);
+
+struct PullOptions {
+  size_t parallel_downloads = 8;
+  // Caps on what the tarball may expand to (decompression bombs, header
+  // nonsense): an archive over them is refused with Corruption before the
+  // offending file is written. `ccfs pull --max-file-size/--max-total-size/
+  // --max-entries` set them.
+  ExtractOptions limits;
+};
+
+struct PullResult {
+  std::string tarball_etag;
+  size_t tarball_entries = 0;
+  size_t transcripts = 0;
+  uint64_t bytes_downloaded = 0;
+  std::vector<SkippedEntry> skipped;  // hostile or unsupported entries not written
+};
+
+// Recreates workspace `workspace` in `dir`, which must be absent or empty.
+Status PullWorkspace(ObjectStore& store, const std::string& workspace, const std::string& dir,
+                     const PullOptions& opts, PullResult* result);
+
+struct WorkspaceInfo {
+  std::string name;
+  bool has_tarball = false;
+  std::string tarball_etag;
+  uint64_t tarball_bytes = 0;
+  int64_t mtime_unix = 0;
+  size_t transcripts = 0;
+  uint64_t transcript_bytes = 0;
+};
+
+Status ListWorkspaces(ObjectStore& store, std::vector<WorkspaceInfo>* out);
+
+// Streams one file of a workspace into `sink` without fetching the rest: a
+// transcript is one GET; a tarball member is read through the seekable
+// index (trailer, index, then only the blocks that hold it), every range
+// pinned to one tarball version with If-Match. A tarball without an index
+// (written by another tool) is scanned until the member is found.
+Status ReadWorkspaceFile(ObjectStore& store, const std::string& workspace, const std::string& rel,
+                         const ByteSink& sink);
+
+}  // namespace ccfs
