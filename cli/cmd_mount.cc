@@ -18,14 +18,14 @@
 #include "cli/cmd_recover.h"
 #include "cli/commands.h"
 #include "cli/sync_flags.h"
-#include "fs/tree/cache_dir.h"
+#include "fs/feeds/mount_sync.h"
+#include "fs/kernel/mountinfo.h"
 #include "fs/lifecycle/control.h"
 #include "fs/lifecycle/daemon.h"
 #include "fs/lifecycle/mount.h"
 #include "fs/lifecycle/mount_lease.h"
-#include "fs/feeds/mount_sync.h"
-#include "fs/kernel/mountinfo.h"
 #include "fs/lifecycle/recovery.h"
+#include "fs/tree/cache_dir.h"
 #include "store/workspace/workspace_layout.h"
 
 namespace ccfs::cli {
@@ -240,7 +240,8 @@ int RunUmount(const std::string& mountpoint, bool force, int timeout_s) {
   PrintFlushOutcome("umount", event);
   // Wait (briefly) for the process to let go of the cache.
   nlohmann::json ignored;
-  (*client)->Receive(&ignored, 30000);
+  IgnoreError((*client)->Receive(&ignored, 30000),
+              "the outcome is printed already; this only waits for the process to exit");
   return event.value("exit_code", kExitError);
 }
 

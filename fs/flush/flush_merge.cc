@@ -10,8 +10,8 @@
 #include <chrono>
 #include <ctime>
 
-#include "fs/hydrate/block_stream.h"
 #include "fs/flush/merge.h"
+#include "fs/hydrate/block_stream.h"
 #include "fs/hydrate/remote_tree.h"
 #include "store/base/unique_fd.h"
 #include "store/workspace/workspace_layout.h"
@@ -152,7 +152,15 @@ class PlanApplier {
     std::vector<uint64_t> dropped;
     int err = ctx_.table->Remove(n.parent, n.name, d.is_dir, NowNs(), &dropped);
     if (err != 0) spdlog::info("merge: {} stays ({})", d.path, std::strerror(err));
-    for (uint64_t ino : dropped) ctx_.content->Remove(ino);
+    for (uint64_t ino : dropped) RemoveContent(ino);
+  }
+
+  // A content file left behind is only wasted space: the inode is gone, or
+  // its state says the bytes come from the store, so nothing reads it.
+  void RemoveContent(uint64_t ino) {
+    Status s = ctx_.content->Remove(ino);
+    if (!s.ok())
+      spdlog::warn("merge: content of inode {} stays in the cache: {}", ino, s.ToString());
   }
 
   // Moves whatever is at `path` to `to` (or a free name beside it).
@@ -179,7 +187,7 @@ class PlanApplier {
         NodeInfo n;
         if (t.theirs.type == NodeType::kFile && ctx_.table->Get(t.ino, &n) == 0 &&
             n.state == ContentState::kRemote) {
-          ctx_.content->Remove(t.ino);  // stale bytes: theirs is fetched on demand
+          RemoveContent(t.ino);  // stale bytes: theirs is fetched on demand
         }
         out_->invalidations.push_back({0, "", t.ino});
         return Status::OK();

@@ -10,12 +10,12 @@
 #include <cstring>
 #include <set>
 
-#include "fs/hydrate/remote_tree.h"
-#include "fs/tree/settled_copy.h"
 #include "fs/flush/tarball_compose.h"
 #include "fs/flush/tarball_repack.h"
-#include "store/base/parallel.h"
+#include "fs/hydrate/remote_tree.h"
+#include "fs/tree/settled_copy.h"
 #include "store/archive/tar_sanitize.h"
+#include "store/base/parallel.h"
 #include "store/workspace/transcript_modes.h"
 #include "store/workspace/workspace_layout.h"
 
@@ -349,7 +349,9 @@ Status Flusher::WriteTarball(Plan* plan, FlushReport* report) {
   if (!s.ok()) ::unlink(out.c_str());
   if (s.IsPreconditionFailed()) {
     ObjectInfo head;
-    HeadTarball(*store_, workspace_, &head);
+    // Only names the version that won in the report: the conflict stands
+    // either way, and an empty ETag reads as "unknown".
+    IgnoreError(HeadTarball(*store_, workspace_, &head), "names the winner in the report only");
     return Conflict("the tarball PUT was refused", head.etag, report);
   }
   CCFS_RETURN_IF_ERROR(s.Annotate("uploading the tarball"));

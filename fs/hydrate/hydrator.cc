@@ -365,11 +365,14 @@ void Hydrator::RunBackground(size_t transcript_parallelism) {
   table_->ForEachRemote([&](const NodeInfo& n) {
     if (n.origin_kind == OriginKind::kTranscript) transcripts.push_back(n.ino);
   });
-  ParallelFor(transcripts.size(), transcript_parallelism, [&](size_t i) {
+  Status prefetched = ParallelFor(transcripts.size(), transcript_parallelism, [&](size_t i) {
     if (cancel_) return Status::Unavailable("cancelled");
     if (EnsureLocal(transcripts[i]) == 0) ++stats_.prefetched_files;
     return Status::OK();
   });
+  // Only a cancel fails it, and a cancel is not an error: a file not
+  // prefetched is fetched when it is read.
+  IgnoreError(prefetched, "cancelled prefetch; reads fetch on demand");
   if (!cancel_) stats_.stream_done = true;
   stats_.stream_running = false;
 }

@@ -80,7 +80,8 @@ void FuseSession::Close() {
   if (loop_.joinable()) {
     // Only reached when the loop ran but nobody waited (error paths): end
     // the session so the loop returns.
-    RequestUnmount(/*lazy_if_busy=*/true);
+    Status s = RequestUnmount(/*lazy_if_busy=*/true);
+    if (!s.ok()) spdlog::warn("ending the FUSE session: {}", s.ToString());
     loop_.join();
   }
   fuse_session* se;

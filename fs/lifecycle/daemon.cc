@@ -18,6 +18,11 @@ namespace ccfs {
 
 namespace {
 
+// For steps whose failure changes nothing that follows: say so in the log.
+void LogIfFailed(const Status& s, const char* what) {
+  if (!s.ok()) spdlog::warn("{}: {}", what, s.ToString());
+}
+
 sigset_t WatchedSignals() {
   sigset_t set;
   sigemptyset(&set);
@@ -78,7 +83,7 @@ Status EndMount(Mount& mount, int busy_wait_ms, FlushReport* report) {
   spdlog::warn("{} stays busy ({}); flushing while mounted, then detaching",
                mount.options().mountpoint, s.ToString());
   Status flushed = mount.Flush(FlushOptions{}, report);
-  mount.RequestUnmount(/*lazy_if_busy=*/true);
+  LogIfFailed(mount.RequestUnmount(/*lazy_if_busy=*/true), "detaching the busy mount");
   mount.WaitUntilUnmounted();
   Status final_flush = mount.Finish(report);
   return flushed.ok() ? final_flush : flushed;
@@ -174,8 +179,8 @@ int ServeMount(std::unique_ptr<ObjectStore> store, const MountOptions& options,
     if (!s.ok()) {
       // Busy: flush what is there, then detach so the process can end.
       FlushReport report;
-      m->Flush(FlushOptions{}, &report);
-      m->RequestUnmount(/*lazy_if_busy=*/true);
+      LogIfFailed(m->Flush(FlushOptions{}, &report), "flushing the busy mount");
+      LogIfFailed(m->RequestUnmount(/*lazy_if_busy=*/true), "detaching the busy mount");
     }
   });
   mount->WaitUntilUnmounted();

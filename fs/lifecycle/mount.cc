@@ -13,12 +13,12 @@
 #include <cerrno>
 #include <set>
 
-#include "fs/lifecycle/mount_lease.h"
 #include "fs/feeds/mount_sessions.h"
 #include "fs/feeds/mount_sync.h"
-#include "fs/lifecycle/recovery.h"
-#include "fs/hydrate/remote_tree.h"
 #include "fs/feeds/transcript_watch.h"
+#include "fs/hydrate/remote_tree.h"
+#include "fs/lifecycle/mount_lease.h"
+#include "fs/lifecycle/recovery.h"
 #include "store/objects/condition_probe.h"
 
 namespace ccfs {
@@ -137,7 +137,7 @@ Status Mount::LoadState() {
 
   std::string base_etag, base_size, local_changes;
   bool have_base = db_->GetValue("base_etag", &base_etag).ok();
-  db_->GetValue("base_size", &base_size);
+  IgnoreError(db_->GetValue("base_size", &base_size), "absent without a base; then unused");
   bool dirty = db_->GetValue(kLocalChangesKey, &local_changes).ok() && local_changes == "1";
   std::vector<NodeRecord> nodes;
   CCFS_RETURN_IF_ERROR(db_->LoadNodes(&nodes));
@@ -418,7 +418,8 @@ Status Mount::Finish(FlushReport* report) {
   hydrator_->StopBackground();
   if (sync_) sync_->BeginDrain();  // alongside the final flush, bounded by its deadline
   Status s = Flush(FlushOptions{}, report);
-  if (sync_) sync_->FinishDrain();  // logs; what is left goes out after the next mount
+  // FinishDrain logs its outcome; what is left goes out after the next mount.
+  if (sync_) IgnoreError(sync_->FinishDrain(), "logged; the rest syncs after the next mount");
   if (recovery_) recovery_->Wait();
   if (lease_) {
     Status released = lease_->Release();  // after the final flush

@@ -303,6 +303,11 @@ Status MetaDb::LoadBaseTranscripts(std::vector<BaseTranscript>* out) {
   return Status::OK();
 }
 
+// Why a failed ROLLBACK after an error is not reported: the first error is
+// the one the caller acts on, and SQLite undoes a transaction that is still
+// open when the statement or connection fails.
+constexpr char kRollbackAfterError[] = "the first error is the one to report";
+
 Status MetaDb::ReplaceAll(const std::vector<NodeRecord>& nodes,
                           const std::vector<BaseTranscript>& transcripts) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
@@ -311,11 +316,9 @@ Status MetaDb::ReplaceAll(const std::vector<NodeRecord>& nodes,
   for (size_t i = 0; s.ok() && i < nodes.size(); ++i) s = PutNodeLocked(nodes[i]);
   for (size_t i = 0; s.ok() && i < transcripts.size(); ++i)
     s = PutBaseTranscriptLocked(transcripts[i]);
-  if (!s.ok()) {
-    Exec("ROLLBACK");
-    return s;
-  }
-  return Exec("COMMIT");
+  if (s.ok()) s = Exec("COMMIT");
+  if (!s.ok()) IgnoreError(Exec("ROLLBACK"), kRollbackAfterError);
+  return s;
 }
 
 Status MetaDb::Begin() {
@@ -327,7 +330,7 @@ Status MetaDb::Begin() {
 
 Status MetaDb::Commit() {
   Status s = Exec("COMMIT");
-  if (!s.ok()) Exec("ROLLBACK");
+  if (!s.ok()) IgnoreError(Exec("ROLLBACK"), kRollbackAfterError);
   mu_.unlock();
   return s;
 }

@@ -77,7 +77,8 @@ la_ssize_t TarScanner::ReadCallback(archive* a, void* self, const void** buf) {
   size_t got = 0;
   Status s = sc->decoder_.Read(sc->buf_.data(), sc->buf_.size(), &got);
   if (!s.ok()) {
-    sc->Fail(s);
+    IgnoreError(sc->Fail(s),
+                "recorded in status_, which the scanner returns after libarchive fails");
     archive_set_error(a, EIO, "%s", s.message().c_str());
     return -1;
   }

@@ -9,7 +9,7 @@
 
 namespace ccfs {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   enum class Code {
     kOk = 0,
@@ -90,7 +90,7 @@ inline int ErrnoOr(const Status& s, int fallback) {
 
 // Result<T>: a value or the Status that explains why there is none.
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
   Result(Status s) : status_(std::move(s)) {}    // NOLINT: implicit by design
@@ -108,6 +108,13 @@ class Result {
   Status status_;
   std::optional<T> value_;
 };
+
+// Drops a Status on purpose. Status and Result are [[nodiscard]]; a call
+// whose failure cannot matter says so here, and `why` tells the reader (and
+// grep) the reason. Nothing reads it at run time.
+inline void IgnoreError(const Status& /*status*/, const char* /*why*/) {}
+template <typename T>
+inline void IgnoreError(const Result<T>& /*result*/, const char* /*why*/) {}
 
 }  // namespace ccfs
 

@@ -64,7 +64,7 @@ bool FaultStore::TakeFault(StoreOp op, const std::string& key, FaultRule* rule) 
 Status FaultStore::Head(const std::string& key, ObjectInfo* info) {
   FaultRule rule;
   if (!TakeFault(StoreOp::kHead, key, &rule)) return base_->Head(key, info);
-  if (rule.after_call) base_->Head(key, info);
+  if (rule.after_call) IgnoreError(base_->Head(key, info), "the fault replaces its result");
   return rule.status;
 }
 
@@ -111,7 +111,8 @@ Status FaultStore::PutFile(const std::string& key, const std::string& local_path
     if (info != nullptr) *info = put;
     return s;
   }
-  if (rule.after_call) base_->PutFile(key, local_path, opts, nullptr);
+  if (rule.after_call)
+    IgnoreError(base_->PutFile(key, local_path, opts, nullptr), "the fault replaces its result");
   return rule.status;
 }
 
@@ -125,21 +126,22 @@ Status FaultStore::PutBytes(const std::string& key, const std::string& body,
     if (s.ok()) stats_.bytes_sent += body.size();
     return s;
   }
-  if (rule.after_call) base_->PutBytes(key, body, opts, nullptr);
+  if (rule.after_call)
+    IgnoreError(base_->PutBytes(key, body, opts, nullptr), "the fault replaces its result");
   return rule.status;
 }
 
 Status FaultStore::List(const ListOptions& opts, ListResult* out) {
   FaultRule rule;
   if (!TakeFault(StoreOp::kList, opts.prefix, &rule)) return base_->List(opts, out);
-  if (rule.after_call) base_->List(opts, out);
+  if (rule.after_call) IgnoreError(base_->List(opts, out), "the fault replaces its result");
   return rule.status;
 }
 
 Status FaultStore::Delete(const std::string& key) {
   FaultRule rule;
   if (!TakeFault(StoreOp::kDelete, key, &rule)) return base_->Delete(key);
-  if (rule.after_call) base_->Delete(key);
+  if (rule.after_call) IgnoreError(base_->Delete(key), "the fault replaces its result");
   return rule.status;
 }
 

@@ -113,7 +113,9 @@ Result<SqliteStatement> SqliteDb::Prepare(const std::string& sql) {
 }
 
 SqliteTransaction::~SqliteTransaction() {
-  if (open_) db_->Exec("ROLLBACK");
+  if (open_)
+    IgnoreError(db_->Exec("ROLLBACK"),
+                "a destructor cannot report; SQLite discards a transaction left open at close");
 }
 
 Status SqliteTransaction::Begin() {

@@ -143,7 +143,11 @@ Lease::Lease(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Lease::Lease(Lease&&) noexcept = default;
 Lease& Lease::operator=(Lease&& other) noexcept {
   if (this != &other) {
-    if (held()) Release();
+    if (held()) {
+      // As in the destructor: the lease runs out by itself if this fails.
+      Status s = Release();
+      if (!s.ok()) spdlog::warn("lease on {}: release failed: {}", state_->workspace, s.ToString());
+    }
     state_ = std::move(other.state_);
   }
   return *this;

@@ -71,7 +71,7 @@ class LeaseTest : public ::testing::TestWithParam<std::string> {
     if (store_ != nullptr) {
       ListResult rest;
       if (store_->List({}, &rest).ok()) {
-        for (const ObjectInfo& o : rest.objects) store_->Delete(o.key);
+        for (const ObjectInfo& o : rest.objects) EXPECT_TRUE(store_->Delete(o.key).ok()) << o.key;
       }
     }
     std::error_code ec;

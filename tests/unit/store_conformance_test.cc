@@ -105,7 +105,7 @@ class StoreConformance : public ::testing::TestWithParam<std::string> {
       // Whatever a failed test left behind under this test's root.
       ListResult rest;
       if (store_->List({}, &rest).ok()) {
-        for (const ObjectInfo& o : rest.objects) store_->Delete(o.key);
+        for (const ObjectInfo& o : rest.objects) EXPECT_TRUE(store_->Delete(o.key).ok()) << o.key;
       }
     }
     std::error_code ec;
