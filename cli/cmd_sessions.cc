@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "fs/lifecycle/control.h"
+#include "store/base/clock.h"
 #include "store/workspace/workspace.h"
 #include "store/workspace/workspace_layout.h"
 #include "sync/sessions/session_grep.h"
@@ -226,9 +227,7 @@ Result<int64_t> ParseSince(const std::string& s) {
     long long n = std::strtoll(s.c_str(), &end, 10);
     int64_t scale = unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
     if (scale != 0 && end == s.c_str() + s.size() - 1 && n >= 0) {
-      int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+      int64_t now_ms = NowUnixMs();
       return now_ms - n * scale * 1000;
     }
   }

@@ -9,9 +9,10 @@
 #include <cerrno>
 #include <set>
 
-#include "fs/tree/cache_dir.h"
-#include "fs/ops/filesystem.h"
 #include "fs/lifecycle/mount.h"
+#include "fs/ops/filesystem.h"
+#include "fs/tree/cache_dir.h"
+#include "store/base/clock.h"
 #include "store/workspace/workspace.h"
 #include "store/workspace/workspace_layout.h"
 

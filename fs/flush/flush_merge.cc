@@ -13,6 +13,7 @@
 #include "fs/flush/merge.h"
 #include "fs/hydrate/block_stream.h"
 #include "fs/hydrate/remote_tree.h"
+#include "store/base/clock.h"
 #include "store/base/unique_fd.h"
 #include "store/workspace/workspace_layout.h"
 
@@ -21,12 +22,6 @@ namespace ccfs {
 namespace {
 
 constexpr uint64_t kMaxRequestBytes = 8ull << 20;
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::pair<std::string, std::string> SplitPath(const std::string& path) {
   size_t slash = path.rfind('/');

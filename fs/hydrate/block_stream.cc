@@ -6,25 +6,43 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "store/archive/gzip_codec.h"
-
 namespace ccfs {
 
 Status StreamBlocks(ObjectStore& store, const std::string& key, const TarballVersion& version,
                     size_t first, size_t last, uint64_t max_request, const BlockVisitor& visit,
                     const std::atomic<bool>* cancel, BlockCache* cache) {
-  const auto& blocks = version.index.blocks;
+  const TarIndex& index = version.index;
+  const auto& blocks = index.blocks;
   if (first > last || last >= blocks.size()) {
     return Status::InvalidArgument("block range out of the index");
   }
   auto cancelled = [&] { return cancel != nullptr && cancel->load(); };
+  const RangeFetcher fetch = [&](uint64_t offset, uint64_t length, std::string* out) {
+    GetOptions opts;
+    opts.range = ByteRange{offset, length};
+    opts.if_match = version.etag;  // never mix bytes of two tarball versions
+    out->reserve(length);
+    return store.Get(
+        key, opts,
+        [&](const char* data, size_t len) {
+          if (cancelled()) return Status::Unavailable("cancelled");
+          out->append(data, len);
+          return Status::OK();
+        },
+        nullptr);
+  };
+  const BlockVisitor visit_until_cancelled = [&](const TarBlock& block, const std::string& raw,
+                                                 std::string_view compressed) {
+    if (cancelled()) return Status::Unavailable("cancelled");
+    return visit(block, raw, compressed);
+  };
   std::string comp, raw;
   size_t i = first;
   while (i <= last) {
     if (cancelled()) return Status::Unavailable("cancelled");
     if (cache != nullptr && cache->Read(version, i, &comp).ok()) {
-      // Verifies the member's CRC and length before any byte is used.
-      Status s = InflateGzipMember(comp, blocks[i].raw_size, &raw);
+      // Checks the block's CRC and length before any byte is used.
+      Status s = InflateBlock(index, i, comp, &raw);
       if (s.ok()) {
         CCFS_RETURN_IF_ERROR(visit(blocks[i], raw, comp));
         ++i;
@@ -34,35 +52,12 @@ Status StreamBlocks(ObjectStore& store, const std::string& key, const TarballVer
     }
     // One GET for a run of blocks not in the cache.
     size_t j = i;
-    uint64_t begin = blocks[i].comp_offset;
+    const uint64_t begin = blocks[i].comp_offset;
     while (j + 1 <= last && !(cache != nullptr && cache->Has(version.etag, j + 1)) &&
            blocks[j + 1].comp_offset + blocks[j + 1].comp_size - begin <= max_request) {
       ++j;
     }
-    uint64_t end = blocks[j].comp_offset + blocks[j].comp_size;
-    GetOptions opts;
-    opts.range = ByteRange{begin, end - begin};
-    opts.if_match = version.etag;  // never mix bytes of two tarball versions
-    comp.clear();
-    comp.reserve(end - begin);
-    CCFS_RETURN_IF_ERROR(store.Get(
-        key, opts,
-        [&](const char* data, size_t len) {
-          if (cancelled()) return Status::Unavailable("cancelled");
-          comp.append(data, len);
-          return Status::OK();
-        },
-        nullptr));
-    if (comp.size() != end - begin) {
-      return Status::Corruption("short read of tarball blocks: got " + std::to_string(comp.size()) +
-                                " of " + std::to_string(end - begin) + " bytes");
-    }
-    for (size_t k = i; k <= j; ++k) {
-      if (cancelled()) return Status::Unavailable("cancelled");
-      std::string_view member(comp.data() + (blocks[k].comp_offset - begin), blocks[k].comp_size);
-      CCFS_RETURN_IF_ERROR(InflateGzipMember(member, blocks[k].raw_size, &raw));
-      CCFS_RETURN_IF_ERROR(visit(blocks[k], raw, member));
-    }
+    CCFS_RETURN_IF_ERROR(ReadBlocks(index, i, j, fetch, visit_until_cancelled, &comp));
     if (cache != nullptr) cache->Write(version, i, j - i + 1, comp);
     i = j + 1;
   }

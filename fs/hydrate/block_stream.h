@@ -1,9 +1,10 @@
-// The background hydration stream's view of a seekable tarball: fetch the
-// compressed bytes of a run of blocks (one ranged GET per run, If-Match the
-// version's ETag), inflate each block (CRC-checked, store/archive/gzip_codec.h) and
-// hand its raw tar bytes to a visitor; MemberWriter collects one member's data
-// from the blocks it spans. Unlike ReadMemberRange (store/archive/seekable_tar_reader.h,
-// used for single files) one pass here fills every member a block holds.
+// The background hydration stream's view of a seekable tarball: runs of
+// blocks, each fetched with one ranged GET (If-Match the version's ETag) or
+// taken from the block cache, and decoded by ReadBlocks
+// (store/archive/seekable_tar_reader.h, the one decoder of the format);
+// MemberWriter collects one member's data from the blocks it spans. Unlike
+// ReadMemberRange (used for single files) one pass here fills every member a
+// block holds.
 #pragma once
 
 #include <atomic>
@@ -12,10 +13,11 @@
 #include <string>
 #include <string_view>
 
-#include "fs/tree/base_version.h"
 #include "fs/hydrate/block_cache.h"
-#include "store/objects/object_store.h"
+#include "fs/tree/base_version.h"
+#include "store/archive/seekable_tar_reader.h"  // ReadBlocks, BlockVisitor
 #include "store/base/unique_fd.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 
@@ -25,8 +27,6 @@ namespace ccfs {
 // Unavailable "cancelled").
 // Blocks found in `cache` (if given) are read from it; fetched ones are
 // stored in it. The visitor also sees the block's compressed bytes.
-using BlockVisitor = std::function<Status(const TarBlock& block, const std::string& raw,
-                                          std::string_view compressed)>;
 Status StreamBlocks(ObjectStore& store, const std::string& key, const TarballVersion& version,
                     size_t first, size_t last, uint64_t max_request, const BlockVisitor& visit,
                     const std::atomic<bool>* cancel = nullptr, BlockCache* cache = nullptr);

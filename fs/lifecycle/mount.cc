@@ -19,6 +19,7 @@
 #include "fs/hydrate/remote_tree.h"
 #include "fs/lifecycle/mount_lease.h"
 #include "fs/lifecycle/recovery.h"
+#include "store/base/clock.h"
 #include "store/objects/condition_probe.h"
 
 namespace ccfs {

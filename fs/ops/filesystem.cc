@@ -8,13 +8,9 @@
 #include <cerrno>
 #include <ctime>
 
-namespace ccfs {
+#include "store/base/clock.h"
 
-int64_t NowNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
+namespace ccfs {
 
 int Filesystem::Lookup(uint64_t parent, const std::string& name, NodeInfo* out) {
   if (name.size() > 255) return ENAMETOOLONG;

@@ -13,8 +13,8 @@
 #include <memory>
 #include <string>
 
-#include "fs/tree/content_cache.h"
 #include "fs/hydrate/hydrator.h"
+#include "fs/tree/content_cache.h"
 #include "fs/tree/inode_table.h"
 #include "fs/tree/meta_db.h"
 
@@ -40,8 +40,6 @@ struct SetAttrRequest {
   bool set_gid = false;
   gid_t gid = 0;
 };
-
-int64_t NowNs();
 
 // Observers of changes made through the mount (the transcript sync sidecar).
 // Called on FUSE threads right after the change succeeded, so they must be

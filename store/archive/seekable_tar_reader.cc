@@ -56,6 +56,40 @@ Status ReadSeekableIndex(uint64_t object_size, const RangeFetcher& fetch, TarInd
   return Status::OK();
 }
 
+Status InflateBlock(const TarIndex& index, size_t i, std::string_view compressed,
+                    std::string* raw) {
+  if (i >= index.blocks.size())
+    return Status::InvalidArgument("seekable tar: no block " + std::to_string(i));
+  const TarBlock& b = index.blocks[i];
+  Status s = InflateGzipMember(compressed, b.raw_size, raw);
+  if (!s.ok()) {
+    return s.Annotate("seekable tar: block " + std::to_string(i) + " (compressed offset " +
+                      std::to_string(b.comp_offset) + ")");
+  }
+  return Status::OK();
+}
+
+Status ReadBlocks(const TarIndex& index, size_t first, size_t last, const RangeFetcher& fetch,
+                  const BlockVisitor& visit, std::string* run) {
+  if (first > last || last >= index.blocks.size()) {
+    return Status::InvalidArgument("seekable tar: block range out of the index");
+  }
+  const uint64_t comp_begin = index.blocks[first].comp_offset;
+  const TarBlock& bn = index.blocks[last];
+  const uint64_t comp_len = bn.comp_offset + bn.comp_size - comp_begin;
+  std::string own;
+  std::string* comp = run != nullptr ? run : &own;
+  CCFS_RETURN_IF_ERROR(FetchExactly(fetch, comp_begin, comp_len, comp, "seekable tar blocks"));
+  std::string raw;
+  for (size_t i = first; i <= last; ++i) {
+    const TarBlock& b = index.blocks[i];
+    std::string_view member(comp->data() + (b.comp_offset - comp_begin), b.comp_size);
+    CCFS_RETURN_IF_ERROR(InflateBlock(index, i, member, &raw));
+    CCFS_RETURN_IF_ERROR(visit(b, raw, member));
+  }
+  return Status::OK();
+}
+
 Status ReadRawRange(const TarIndex& index, uint64_t raw_offset, uint64_t length,
                     const RangeFetcher& fetch, const ByteSink& sink) {
   if (length == 0) return Status::OK();
@@ -67,28 +101,13 @@ Status ReadRawRange(const TarIndex& index, uint64_t raw_offset, uint64_t length,
   if (first > last || last >= index.blocks.size()) {
     return Status::Corruption("seekable index: no blocks cover the requested range");
   }
-  const TarBlock& b0 = index.blocks[first];
-  const TarBlock& bn = index.blocks[last];
-  const uint64_t comp_begin = b0.comp_offset;
-  const uint64_t comp_len = bn.comp_offset + bn.comp_size - comp_begin;
-  std::string comp;
-  CCFS_RETURN_IF_ERROR(FetchExactly(fetch, comp_begin, comp_len, &comp, "seekable tar blocks"));
-
   const uint64_t end = raw_offset + length;
-  std::string raw;
-  for (size_t i = first; i <= last; ++i) {
-    const TarBlock& b = index.blocks[i];
-    std::string_view member(comp.data() + (b.comp_offset - comp_begin), b.comp_size);
-    Status s = InflateGzipMember(member, b.raw_size, &raw);
-    if (!s.ok()) {
-      return s.Annotate("seekable tar: block " + std::to_string(i) + " (compressed offset " +
-                        std::to_string(b.comp_offset) + ")");
-    }
-    uint64_t from = std::max(raw_offset, b.raw_offset) - b.raw_offset;
-    uint64_t to = std::min(end, b.raw_offset + b.raw_size) - b.raw_offset;
-    CCFS_RETURN_IF_ERROR(sink(raw.data() + from, to - from));
-  }
-  return Status::OK();
+  return ReadBlocks(index, first, last, fetch,
+                    [&](const TarBlock& b, const std::string& raw, std::string_view) {
+                      uint64_t from = std::max(raw_offset, b.raw_offset) - b.raw_offset;
+                      uint64_t to = std::min(end, b.raw_offset + b.raw_size) - b.raw_offset;
+                      return sink(raw.data() + from, to - from);
+                    });
 }
 
 Status ReadMemberRange(const TarIndex& index, const TarEntry& entry, uint64_t offset,

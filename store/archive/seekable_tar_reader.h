@@ -7,13 +7,14 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "store/objects/object_store.h"
 #include "store/archive/seekable_tar_format.h"  // kSeekableTrailerSize
-#include "store/base/status.h"
 #include "store/archive/tar_index.h"
 #include "store/archive/tar_sanitize.h"
+#include "store/base/status.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 
@@ -31,6 +32,24 @@ using RangeFetcher = std::function<Status(uint64_t offset, uint64_t length, std:
 // index and, if `dropped` is not null, reported there.
 Status ReadSeekableIndex(uint64_t object_size, const RangeFetcher& fetch, TarIndex* index,
                          std::vector<SkippedEntry>* dropped = nullptr);
+
+// Sees one block: its raw tar bytes (inflated, CRC and length checked) and
+// its compressed bytes (exactly the block's gzip member).
+using BlockVisitor = std::function<Status(const TarBlock& block, const std::string& raw,
+                                          std::string_view compressed)>;
+
+// The one decoder of a seekable tarball's data: fetches the compressed range
+// of blocks [first, last] of `index` in one fetch, then inflates and checks
+// each block in order and hands it to `visit`. A block that fails its check
+// ends the read before any of its bytes are seen. When `run` is not null the
+// fetched compressed range is left there (for a cache). Memory: the range
+// plus one block.
+Status ReadBlocks(const TarIndex& index, size_t first, size_t last, const RangeFetcher& fetch,
+                  const BlockVisitor& visit, std::string* run = nullptr);
+
+// Inflates block `i` of `index` from its gzip member `compressed` (read from
+// a cache, say), checking CRC and length.
+Status InflateBlock(const TarIndex& index, size_t i, std::string_view compressed, std::string* raw);
 
 // Streams raw tar bytes [raw_offset, raw_offset+length) into sink, fetching
 // the compressed range of the covering blocks in one fetch and verifying each

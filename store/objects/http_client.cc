@@ -1,6 +1,5 @@
 #include "store/objects/http_client.h"
 
-#include <curl/curl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +9,8 @@
 #include <mutex>
 #include <vector>
 
+#include "store/objects/curl_handle.h"
+
 namespace ccfs {
 namespace {
 
@@ -17,21 +18,6 @@ constexpr size_t kMaxErrorBody = 1 << 20;
 // Handles kept per thread: one per origin, the least recently used dropped.
 constexpr size_t kHandlesPerThread = 4;
 constexpr uint64_t kExpectContinueMin = 1 << 20;
-
-struct CurlEasyDeleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
-};
-using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
-
-struct CurlSlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
-
-void GlobalInitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 // "scheme://host:port" of a URL: the key under which a handle (and so its
 // connection cache) is kept.
@@ -64,8 +50,7 @@ class HandlePool {
         return;
       }
     }
-    GlobalInitOnce();
-    CurlEasy fresh(curl_easy_init());
+    CurlEasy fresh = NewCurlEasy();
     bool all_busy = std::all_of(entries_.begin(), entries_.end(), [](auto& e) { return e->busy; });
     if (fresh == nullptr || (entries_.size() >= kHandlesPerThread && all_busy)) {
       lease->handle = fresh.get();

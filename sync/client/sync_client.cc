@@ -1,32 +1,16 @@
 #include "sync/client/sync_client.h"
 
-#include <curl/curl.h>
 #include <strings.h>
 
 #include <ctime>
 #include <mutex>
 
+#include "store/objects/curl_handle.h"
+
 namespace ccfs {
 namespace {
 
 using nlohmann::json;
-
-struct CurlEasyDeleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
-};
-struct CurlSlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-struct CurlFreeDeleter {
-  void operator()(char* p) const { curl_free(p); }
-};
-using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
-using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
-
-void GlobalInitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
@@ -109,8 +93,7 @@ struct SyncClient::Impl {
   char error_buf[CURL_ERROR_SIZE] = {};
 
   std::string Escape(const std::string& segment) {
-    std::unique_ptr<char, CurlFreeDeleter> e(
-        curl_easy_escape(easy.get(), segment.c_str(), static_cast<int>(segment.size())));
+    CurlString e(curl_easy_escape(easy.get(), segment.c_str(), static_cast<int>(segment.size())));
     return e ? std::string(e.get()) : segment;
   }
 };
@@ -124,13 +107,12 @@ Result<std::unique_ptr<SyncClient>> SyncClient::Create(const SyncClientOptions& 
                                    options.base_url);
   }
   if (options.token.empty()) return Status::InvalidArgument("sync token is empty");
-  GlobalInitOnce();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   while (!impl->options.base_url.empty() && impl->options.base_url.back() == '/') {
     impl->options.base_url.pop_back();
   }
-  impl->easy.reset(curl_easy_init());
+  impl->easy = NewCurlEasy();
   if (!impl->easy) return Status::IOError("curl_easy_init failed");
   curl_slist* list = nullptr;
   for (const std::string& h :
