@@ -327,10 +327,10 @@ bool RedactAwsSecrets(std::string* s, bool standalone) {
   return rw.Finish();
 }
 
-bool HasAwsKeyId(const std::string& s) {
+bool HasAwsKeyId(std::string_view s) {
   for (std::string_view prefix : {"AKIA", "ASIA"}) {
     size_t pos = 0;
-    while ((pos = s.find(prefix, pos)) != std::string::npos) {
+    while ((pos = s.find(prefix, pos)) != std::string_view::npos) {
       size_t end = pos + 4;
       while (end < s.size() && IsUpperOrDigit(s[end])) ++end;
       if (end - pos == 20) return true;
@@ -421,7 +421,7 @@ bool RedactLine(std::string_view line, std::string* out) {
     out->assign(line);
     return false;
   }
-  const bool key_id_in_line = HasAwsKeyId(std::string(line));
+  const bool key_id_in_line = HasAwsKeyId(line);
   out->clear();
   out->reserve(line.size());
   bool changed = false;
