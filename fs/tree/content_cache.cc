@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <ctime>
 
+#include "store/base/clock.h"
+
 namespace ccfs {
 
 Result<std::shared_ptr<UniqueFd>> ContentCache::Open(uint64_t ino) {
@@ -55,9 +57,7 @@ int ContentCache::AdmitData(uint64_t bytes, DataTicket* ticket) {
   const uint64_t reserve = reserve_bytes_.load();
   if (reserve == 0) return 0;
   std::lock_guard<std::mutex> lock(space_mu_);
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  const int64_t now = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  const int64_t now = MonotonicNs();
   // Re-read when stale, or when this request comes near the reserve.
   const bool near = space_avail_ < bytes + 2 * reserve;
   if (near || now - space_checked_ns_ > 50 * 1000000) {

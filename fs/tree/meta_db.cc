@@ -1,6 +1,8 @@
 #include "fs/tree/meta_db.h"
 
-#include <cerrno>
+#include <utility>
+
+#include "store/sqlite/sqlite_db.h"
 
 namespace ccfs {
 
@@ -28,102 +30,76 @@ CREATE TABLE IF NOT EXISTS base_transcripts(
   mode INTEGER NOT NULL DEFAULT 384);
 )sql";
 
-// Finalizes a statement when the scope ends (one-off queries).
-struct StmtGuard {
-  sqlite3_stmt* stmt = nullptr;
-  ~StmtGuard() { sqlite3_finalize(stmt); }
-};
-
-std::string ColumnText(sqlite3_stmt* s, int col) {
-  const unsigned char* t = sqlite3_column_text(s, col);
-  return t == nullptr ? std::string()
-                      : std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(s, col));
-}
-
-void BindText(sqlite3_stmt* s, int col, const std::string& v) {
-  sqlite3_bind_text(s, col, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-}
-
 }  // namespace
 
+// The writes that run on every namespace change and flush, prepared once.
+struct MetaDb::Statements {
+  SqliteStatement put_node;
+  SqliteStatement delete_node;
+  SqliteStatement put_transcript;
+  SqliteStatement delete_transcript;
+  SqliteStatement set_value;
+};
+
+MetaDb::MetaDb(std::unique_ptr<SqliteDb> db)
+    : db_(std::move(db)), statements_(std::make_unique<Statements>()) {}
+
+MetaDb::~MetaDb() = default;
+
 Result<std::unique_ptr<MetaDb>> MetaDb::Open(const std::string& path) {
-  sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  std::unique_ptr<MetaDb> db(new MetaDb(raw));
-  if (rc != SQLITE_OK) return db->Error("open " + path);
-  sqlite3_busy_timeout(raw, 5000);
-  CCFS_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
-  CCFS_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=NORMAL"));
+  // MetaDb serialises every use of the connection under mu_, so SQLite's own
+  // mutex would only cost; the schema has no foreign keys to enforce.
+  CCFS_ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> sqlite,
+                        SqliteDb::Open(path, {.serialized = false, .foreign_keys = false}));
+  std::unique_ptr<MetaDb> db(new MetaDb(std::move(sqlite)));
   CCFS_RETURN_IF_ERROR(db->Exec(kSchema));
   CCFS_RETURN_IF_ERROR(db->AddTranscriptModeColumn());
-  CCFS_RETURN_IF_ERROR(
-      db->Prepare("INSERT OR REPLACE INTO inodes(ino,parent,name,type,mode,size,mtime_ns,ctime_ns,"
-                  "link_target,state,origin_kind,origin_path,origin_etag,implicit) "
-                  "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                  &db->put_node_));
-  CCFS_RETURN_IF_ERROR(db->Prepare("DELETE FROM inodes WHERE ino=?", &db->delete_node_));
-  CCFS_RETURN_IF_ERROR(
-      db->Prepare("INSERT OR REPLACE INTO base_transcripts(path,etag,size,mtime,mode) "
-                  "VALUES(?,?,?,?,?)",
-                  &db->put_transcript_));
+  CCFS_RETURN_IF_ERROR(db->PrepareStatements());
   return db;
+}
+
+Status MetaDb::PrepareStatements() {
+  CCFS_ASSIGN_OR_RETURN(
+      statements_->put_node,
+      db_->Prepare("INSERT OR REPLACE INTO inodes(ino,parent,name,type,mode,size,mtime_ns,ctime_ns,"
+                   "link_target,state,origin_kind,origin_path,origin_etag,implicit) "
+                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+  CCFS_ASSIGN_OR_RETURN(statements_->delete_node, db_->Prepare("DELETE FROM inodes WHERE ino=?"));
+  CCFS_ASSIGN_OR_RETURN(
+      statements_->put_transcript,
+      db_->Prepare("INSERT OR REPLACE INTO base_transcripts(path,etag,size,mtime,mode) "
+                   "VALUES(?,?,?,?,?)"));
+  CCFS_ASSIGN_OR_RETURN(statements_->delete_transcript,
+                        db_->Prepare("DELETE FROM base_transcripts WHERE path=?"));
+  CCFS_ASSIGN_OR_RETURN(statements_->set_value,
+                        db_->Prepare("INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)"));
+  return Status::OK();
 }
 
 Status MetaDb::AddTranscriptModeColumn() {
   // Caches made before transcript modes were kept lack the column.
-  StmtGuard g;
-  if (sqlite3_prepare_v2(db_,
-                         "SELECT 1 FROM pragma_table_info('base_transcripts') WHERE name='mode'",
-                         -1, &g.stmt, nullptr) != SQLITE_OK) {
-    return Error("prepare");
-  }
-  int rc = sqlite3_step(g.stmt);
-  if (rc == SQLITE_ROW) return Status::OK();
-  if (rc != SQLITE_DONE) return Error("read the base_transcripts columns");
+  bool has_mode;
+  {
+    CCFS_ASSIGN_OR_RETURN(
+        SqliteStatement st,
+        db_->Prepare("SELECT 1 FROM pragma_table_info('base_transcripts') WHERE name='mode'"));
+    Status s;
+    has_mode = st.Step(&s);
+    CCFS_RETURN_IF_ERROR(s.Annotate("read the base_transcripts columns"));
+  }  // st finalized before the schema changes
+  if (has_mode) return Status::OK();
   return Exec("ALTER TABLE base_transcripts ADD COLUMN mode INTEGER NOT NULL DEFAULT 384");
-}
-
-MetaDb::~MetaDb() {
-  for (sqlite3_stmt* s : statements_) sqlite3_finalize(s);
-  sqlite3_close(db_);
-}
-
-Status MetaDb::Error(const std::string& what) {
-  std::string msg = db_ == nullptr ? "out of memory" : sqlite3_errmsg(db_);
-  return Status::IOError("sqlite " + what + ": " + msg).WithErrno(ErrnoOf(db_));
-}
-
-int MetaDb::ErrnoOf(sqlite3* db) {
-  if (db == nullptr) return ENOMEM;
-  switch (sqlite3_errcode(db)) {
-    case SQLITE_FULL:
-      return ENOSPC;
-    case SQLITE_NOMEM:
-      return ENOMEM;
-    case SQLITE_READONLY:
-      return EROFS;
-    default:
-      return EIO;
-  }
 }
 
 Status MetaDb::Exec(const std::string& sql) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err != nullptr ? err : "unknown error";
-    sqlite3_free(err);
-    return Status::IOError("sqlite: " + msg + " (in: " + sql.substr(0, 60) + ")")
-        .WithErrno(ErrnoOf(db_));
-  }
-  return Status::OK();
+  return db_->Exec(sql);
 }
 
 Status MetaDb::Apply(const MetaChange& change) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  CCFS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  SqliteTransaction txn(db_.get());
+  CCFS_RETURN_IF_ERROR(txn.Begin());
   Status s;
   for (size_t i = 0; s.ok() && i < change.deletes.size(); ++i) {
     s = DeleteNodeLocked(change.deletes[i]);
@@ -135,68 +111,57 @@ Status MetaDb::Apply(const MetaChange& change) {
   if (s.ok() && commit_fault_.load() != 0) {
     s = Status::IOError("sqlite: database or disk is full (injected)").WithErrno(commit_fault_);
   }
-  if (s.ok()) s = Exec("COMMIT");
+  if (s.ok()) s = txn.Commit();
   if (!s.ok()) {
     // Nothing of the change may stay: the caller reports the failure and
-    // leaves its tree as it was.
-    Status rolled_back = Exec("ROLLBACK");
-    if (!rolled_back.ok() && sqlite3_get_autocommit(db_) == 0) return rolled_back;
+    // leaves its tree as it was. A failed ROLLBACK matters only if it left
+    // the transaction open (SQLite may already have rolled back by itself).
+    Status rolled_back = txn.Rollback();
+    if (!rolled_back.ok() && db_->InTransaction()) return rolled_back;
   }
   return s;
 }
 
-Status MetaDb::Prepare(const char* sql, sqlite3_stmt** stmt) {
-  if (sqlite3_prepare_v2(db_, sql, -1, stmt, nullptr) != SQLITE_OK) return Error("prepare");
-  statements_.push_back(*stmt);
-  return Status::OK();
-}
-
 Status MetaDb::GetValue(const std::string& key, std::string* value) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  StmtGuard g;
-  if (sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key=?", -1, &g.stmt, nullptr) !=
-      SQLITE_OK) {
-    return Error("prepare");
+  // Prepared per call: a cached SELECT left unreset would pin a WAL read
+  // snapshot, and this runs only at mount time.
+  CCFS_ASSIGN_OR_RETURN(SqliteStatement st, db_->Prepare("SELECT value FROM meta WHERE key=?"));
+  st.Bind(1, key);
+  Status s;
+  if (!st.Step(&s)) {
+    if (!s.ok()) return s.Annotate("get " + key);
+    return Status::NotFound("meta key " + key);
   }
-  BindText(g.stmt, 1, key);
-  int rc = sqlite3_step(g.stmt);
-  if (rc == SQLITE_DONE) return Status::NotFound("meta key " + key);
-  if (rc != SQLITE_ROW) return Error("get " + key);
-  *value = ColumnText(g.stmt, 0);
+  *value = st.ColumnText(0);
   return Status::OK();
 }
 
 Status MetaDb::SetValue(const std::string& key, const std::string& value) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  StmtGuard g;
-  if (sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)", -1, &g.stmt,
-                         nullptr) != SQLITE_OK) {
-    return Error("prepare");
-  }
-  BindText(g.stmt, 1, key);
-  BindText(g.stmt, 2, value);
-  if (sqlite3_step(g.stmt) != SQLITE_DONE) return Error("set " + key);
+  Status s = statements_->set_value.Bind(1, key).Bind(2, value).Run();
+  if (!s.ok()) return s.Annotate("set " + key);
   return Status::OK();
 }
 
 Status MetaDb::PutNodeLocked(const NodeRecord& n) {
-  sqlite3_stmt* s = put_node_;
-  sqlite3_reset(s);
-  sqlite3_bind_int64(s, 1, static_cast<int64_t>(n.ino));
-  sqlite3_bind_int64(s, 2, static_cast<int64_t>(n.parent));
-  BindText(s, 3, n.name);
-  sqlite3_bind_int(s, 4, static_cast<int>(n.type));
-  sqlite3_bind_int(s, 5, static_cast<int>(n.mode));
-  sqlite3_bind_int64(s, 6, static_cast<int64_t>(n.size));
-  sqlite3_bind_int64(s, 7, n.mtime_ns);
-  sqlite3_bind_int64(s, 8, n.ctime_ns);
-  BindText(s, 9, n.link_target);
-  sqlite3_bind_int(s, 10, static_cast<int>(n.state));
-  sqlite3_bind_int(s, 11, static_cast<int>(n.origin_kind));
-  BindText(s, 12, n.origin_path);
-  BindText(s, 13, n.origin_etag);
-  sqlite3_bind_int(s, 14, n.implicit ? 1 : 0);
-  if (sqlite3_step(s) != SQLITE_DONE) return Error("put inode " + std::to_string(n.ino));
+  SqliteStatement& st = statements_->put_node;
+  st.Bind(1, static_cast<int64_t>(n.ino))
+      .Bind(2, static_cast<int64_t>(n.parent))
+      .Bind(3, n.name)
+      .Bind(4, static_cast<int64_t>(n.type))
+      .Bind(5, static_cast<int64_t>(n.mode))
+      .Bind(6, static_cast<int64_t>(n.size))
+      .Bind(7, n.mtime_ns)
+      .Bind(8, n.ctime_ns)
+      .Bind(9, n.link_target)
+      .Bind(10, static_cast<int64_t>(n.state))
+      .Bind(11, static_cast<int64_t>(n.origin_kind))
+      .Bind(12, n.origin_path)
+      .Bind(13, n.origin_etag)
+      .Bind(14, int64_t{n.implicit ? 1 : 0});
+  Status s = st.Run();
+  if (!s.ok()) return s.Annotate("put inode " + std::to_string(n.ino));
   return Status::OK();
 }
 
@@ -211,55 +176,49 @@ Status MetaDb::DeleteNode(uint64_t ino) {
 }
 
 Status MetaDb::DeleteNodeLocked(uint64_t ino) {
-  sqlite3_reset(delete_node_);
-  sqlite3_bind_int64(delete_node_, 1, static_cast<int64_t>(ino));
-  if (sqlite3_step(delete_node_) != SQLITE_DONE) return Error("delete inode");
+  Status s = statements_->delete_node.Bind(1, static_cast<int64_t>(ino)).Run();
+  if (!s.ok()) return s.Annotate("delete inode " + std::to_string(ino));
   return Status::OK();
 }
 
 Status MetaDb::LoadNodes(std::vector<NodeRecord>* out) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  StmtGuard g;
-  if (sqlite3_prepare_v2(db_,
-                         "SELECT ino,parent,name,type,mode,size,mtime_ns,ctime_ns,link_target,"
-                         "state,origin_kind,origin_path,origin_etag,implicit FROM inodes "
-                         "ORDER BY ino",
-                         -1, &g.stmt, nullptr) != SQLITE_OK) {
-    return Error("prepare");
-  }
+  CCFS_ASSIGN_OR_RETURN(
+      SqliteStatement st,
+      db_->Prepare("SELECT ino,parent,name,type,mode,size,mtime_ns,ctime_ns,link_target,"
+                   "state,origin_kind,origin_path,origin_etag,implicit FROM inodes "
+                   "ORDER BY ino"));
   out->clear();
-  int rc;
-  while ((rc = sqlite3_step(g.stmt)) == SQLITE_ROW) {
+  Status s;
+  while (st.Step(&s)) {
     NodeRecord n;
-    n.ino = static_cast<uint64_t>(sqlite3_column_int64(g.stmt, 0));
-    n.parent = static_cast<uint64_t>(sqlite3_column_int64(g.stmt, 1));
-    n.name = ColumnText(g.stmt, 2);
-    n.type = static_cast<NodeType>(sqlite3_column_int(g.stmt, 3));
-    n.mode = static_cast<uint32_t>(sqlite3_column_int(g.stmt, 4));
-    n.size = static_cast<uint64_t>(sqlite3_column_int64(g.stmt, 5));
-    n.mtime_ns = sqlite3_column_int64(g.stmt, 6);
-    n.ctime_ns = sqlite3_column_int64(g.stmt, 7);
-    n.link_target = ColumnText(g.stmt, 8);
-    n.state = static_cast<ContentState>(sqlite3_column_int(g.stmt, 9));
-    n.origin_kind = static_cast<OriginKind>(sqlite3_column_int(g.stmt, 10));
-    n.origin_path = ColumnText(g.stmt, 11);
-    n.origin_etag = ColumnText(g.stmt, 12);
-    n.implicit = sqlite3_column_int(g.stmt, 13) != 0;
+    n.ino = static_cast<uint64_t>(st.ColumnInt(0));
+    n.parent = static_cast<uint64_t>(st.ColumnInt(1));
+    n.name = st.ColumnText(2);
+    n.type = static_cast<NodeType>(st.ColumnInt(3));
+    n.mode = static_cast<uint32_t>(st.ColumnInt(4));
+    n.size = static_cast<uint64_t>(st.ColumnInt(5));
+    n.mtime_ns = st.ColumnInt(6);
+    n.ctime_ns = st.ColumnInt(7);
+    n.link_target = st.ColumnText(8);
+    n.state = static_cast<ContentState>(st.ColumnInt(9));
+    n.origin_kind = static_cast<OriginKind>(st.ColumnInt(10));
+    n.origin_path = st.ColumnText(11);
+    n.origin_etag = st.ColumnText(12);
+    n.implicit = st.ColumnInt(13) != 0;
     out->push_back(std::move(n));
   }
-  if (rc != SQLITE_DONE) return Error("load inodes");
-  return Status::OK();
+  return s.Annotate("load inodes");
 }
 
 Status MetaDb::PutBaseTranscriptLocked(const BaseTranscript& t) {
-  sqlite3_stmt* s = put_transcript_;
-  sqlite3_reset(s);
-  BindText(s, 1, t.path);
-  BindText(s, 2, t.etag);
-  sqlite3_bind_int64(s, 3, static_cast<int64_t>(t.size));
-  sqlite3_bind_int64(s, 4, t.mtime);
-  sqlite3_bind_int64(s, 5, t.mode);
-  if (sqlite3_step(s) != SQLITE_DONE) return Error("put base transcript");
+  Status s = statements_->put_transcript.Bind(1, t.path)
+                 .Bind(2, t.etag)
+                 .Bind(3, static_cast<int64_t>(t.size))
+                 .Bind(4, t.mtime)
+                 .Bind(5, static_cast<int64_t>(t.mode))
+                 .Run();
+  if (!s.ok()) return s.Annotate("put base transcript");
   return Status::OK();
 }
 
@@ -270,55 +229,40 @@ Status MetaDb::PutBaseTranscript(const BaseTranscript& t) {
 
 Status MetaDb::DeleteBaseTranscript(const std::string& path) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  StmtGuard g;
-  if (sqlite3_prepare_v2(db_, "DELETE FROM base_transcripts WHERE path=?", -1, &g.stmt, nullptr) !=
-      SQLITE_OK) {
-    return Error("prepare");
-  }
-  BindText(g.stmt, 1, path);
-  if (sqlite3_step(g.stmt) != SQLITE_DONE) return Error("delete base transcript");
+  Status s = statements_->delete_transcript.Bind(1, path).Run();
+  if (!s.ok()) return s.Annotate("delete base transcript");
   return Status::OK();
 }
 
 Status MetaDb::LoadBaseTranscripts(std::vector<BaseTranscript>* out) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  StmtGuard g;
-  if (sqlite3_prepare_v2(db_,
-                         "SELECT path,etag,size,mtime,mode FROM base_transcripts ORDER BY path", -1,
-                         &g.stmt, nullptr) != SQLITE_OK) {
-    return Error("prepare");
-  }
+  CCFS_ASSIGN_OR_RETURN(
+      SqliteStatement st,
+      db_->Prepare("SELECT path,etag,size,mtime,mode FROM base_transcripts ORDER BY path"));
   out->clear();
-  int rc;
-  while ((rc = sqlite3_step(g.stmt)) == SQLITE_ROW) {
+  Status s;
+  while (st.Step(&s)) {
     BaseTranscript t;
-    t.path = ColumnText(g.stmt, 0);
-    t.etag = ColumnText(g.stmt, 1);
-    t.size = static_cast<uint64_t>(sqlite3_column_int64(g.stmt, 2));
-    t.mtime = sqlite3_column_int64(g.stmt, 3);
-    t.mode = static_cast<uint32_t>(sqlite3_column_int64(g.stmt, 4)) & 07777;
+    t.path = st.ColumnText(0);
+    t.etag = st.ColumnText(1);
+    t.size = static_cast<uint64_t>(st.ColumnInt(2));
+    t.mtime = st.ColumnInt(3);
+    t.mode = static_cast<uint32_t>(st.ColumnInt(4)) & 07777;
     out->push_back(std::move(t));
   }
-  if (rc != SQLITE_DONE) return Error("load base transcripts");
-  return Status::OK();
+  return s.Annotate("load base transcripts");
 }
-
-// Why a failed ROLLBACK after an error is not reported: the first error is
-// the one the caller acts on, and SQLite undoes a transaction that is still
-// open when the statement or connection fails.
-constexpr char kRollbackAfterError[] = "the first error is the one to report";
 
 Status MetaDb::ReplaceAll(const std::vector<NodeRecord>& nodes,
                           const std::vector<BaseTranscript>& transcripts) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  CCFS_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  Status s = Exec("DELETE FROM inodes; DELETE FROM base_transcripts;");
-  for (size_t i = 0; s.ok() && i < nodes.size(); ++i) s = PutNodeLocked(nodes[i]);
-  for (size_t i = 0; s.ok() && i < transcripts.size(); ++i)
-    s = PutBaseTranscriptLocked(transcripts[i]);
-  if (s.ok()) s = Exec("COMMIT");
-  if (!s.ok()) IgnoreError(Exec("ROLLBACK"), kRollbackAfterError);
-  return s;
+  // On any failure, txn's destructor rolls the whole replacement back.
+  SqliteTransaction txn(db_.get());
+  CCFS_RETURN_IF_ERROR(txn.Begin());
+  CCFS_RETURN_IF_ERROR(Exec("DELETE FROM inodes; DELETE FROM base_transcripts;"));
+  for (const NodeRecord& n : nodes) CCFS_RETURN_IF_ERROR(PutNodeLocked(n));
+  for (const BaseTranscript& t : transcripts) CCFS_RETURN_IF_ERROR(PutBaseTranscriptLocked(t));
+  return txn.Commit();
 }
 
 Status MetaDb::Begin() {
@@ -330,7 +274,9 @@ Status MetaDb::Begin() {
 
 Status MetaDb::Commit() {
   Status s = Exec("COMMIT");
-  if (!s.ok()) IgnoreError(Exec("ROLLBACK"), kRollbackAfterError);
+  // The COMMIT error is the one the caller acts on; SQLite undoes a
+  // transaction still open when the connection closes.
+  if (!s.ok()) IgnoreError(Exec("ROLLBACK"), "the first error is the one to report");
   mu_.unlock();
   return s;
 }

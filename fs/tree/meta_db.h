@@ -6,8 +6,6 @@
 // the next one. Thread-safe (one connection behind a mutex).
 #pragma once
 
-#include <sqlite3.h>
-
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -20,6 +18,8 @@
 #include "store/workspace/transcript_modes.h"
 
 namespace ccfs {
+
+class SqliteDb;
 
 enum class NodeType : uint8_t { kFile = 0, kDir = 1, kSymlink = 2 };
 
@@ -61,7 +61,8 @@ struct BaseTranscript {
   std::string etag;
   uint64_t size = 0;
   int64_t mtime = 0;
-  uint32_t mode = kDefaultTranscriptMode;  // from the modes object (store/workspace/transcript_modes.h)
+  // From the modes object (store/workspace/transcript_modes.h).
+  uint32_t mode = kDefaultTranscriptMode;
 };
 
 // The meta key that says the tree holds changes not yet in the store (the
@@ -117,22 +118,22 @@ class MetaDb {
   void SetCommitFaultForTest(int err) { commit_fault_ = err; }
 
  private:
-  explicit MetaDb(sqlite3* db) : db_(db) {}
+  struct Statements;  // the writes prepared once at Open (meta_db.cc)
+
+  explicit MetaDb(std::unique_ptr<SqliteDb> db);
   Status Exec(const std::string& sql);
   Status AddTranscriptModeColumn();
-  Status Prepare(const char* sql, sqlite3_stmt** stmt);
-  Status Error(const std::string& what);
+  Status PrepareStatements();
   Status PutNodeLocked(const NodeRecord& node);
   Status DeleteNodeLocked(uint64_t ino);
-  static int ErrnoOf(sqlite3* db);
   Status PutBaseTranscriptLocked(const BaseTranscript& t);
 
+  // Recursive: Apply calls SetValue, and Begin holds it until Commit while
+  // the same thread writes. Guards db_ and statements_ (the connection is
+  // opened without SQLite's own mutex).
   std::recursive_mutex mu_;
-  sqlite3* db_;
-  std::vector<sqlite3_stmt*> statements_;  // finalized on close
-  sqlite3_stmt* put_node_ = nullptr;
-  sqlite3_stmt* delete_node_ = nullptr;
-  sqlite3_stmt* put_transcript_ = nullptr;
+  std::unique_ptr<SqliteDb> db_;
+  std::unique_ptr<Statements> statements_;  // declared after db_: finalized first
   std::atomic<int> commit_fault_{0};
 };
 

@@ -1,12 +1,31 @@
 #include "store/sqlite/sqlite_db.h"
 
+#include <cerrno>
 #include <utility>
 
 namespace ccfs {
 namespace {
 
+// The errno behind the connection's last error: callers (FUSE replies) tell
+// a full disk or a read-only cache apart from a plain I/O failure. A null
+// connection is one SQLite could not allocate.
+int ErrnoOf(sqlite3* db) {
+  if (db == nullptr) return ENOMEM;
+  switch (sqlite3_errcode(db)) {
+    case SQLITE_FULL:
+      return ENOSPC;
+    case SQLITE_NOMEM:
+      return ENOMEM;
+    case SQLITE_READONLY:
+      return EROFS;
+    default:
+      return EIO;
+  }
+}
+
 Status SqliteError(sqlite3* db, const std::string& what) {
-  return Status::IOError("sqlite " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+  return Status::IOError("sqlite " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"))
+      .WithErrno(ErrnoOf(db));
 }
 
 }  // namespace
@@ -74,11 +93,12 @@ bool SqliteStatement::ColumnIsNull(int col) const {
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
 }
 
-Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path) {
+Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path,
+                                                 const SqliteOpenOptions& options) {
   sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+              (options.serialized ? SQLITE_OPEN_FULLMUTEX : SQLITE_OPEN_NOMUTEX);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   if (rc != SQLITE_OK) {
     Status s = SqliteError(raw, "open " + path);
     sqlite3_close(raw);
@@ -88,7 +108,7 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path) {
   sqlite3_busy_timeout(raw, 5000);
   CCFS_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
   CCFS_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=NORMAL"));
-  CCFS_RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys=ON"));
+  if (options.foreign_keys) CCFS_RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys=ON"));
   return db;
 }
 
@@ -100,7 +120,9 @@ Status SqliteDb::Exec(const std::string& sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errmsg(db_);
     sqlite3_free(err);
-    return Status::IOError("sqlite exec: " + msg);
+    // The statement's start says which of a script's statements failed.
+    return Status::IOError("sqlite exec: " + msg + " (in: " + sql.substr(0, 60) + ")")
+        .WithErrno(ErrnoOf(db_));
   }
   return Status::OK();
 }
@@ -128,6 +150,12 @@ Status SqliteTransaction::Commit() {
   CCFS_RETURN_IF_ERROR(db_->Exec("COMMIT"));
   open_ = false;
   return Status::OK();
+}
+
+Status SqliteTransaction::Rollback() {
+  if (!open_) return Status::OK();
+  open_ = false;
+  return db_->Exec("ROLLBACK");
 }
 
 }  // namespace ccfs

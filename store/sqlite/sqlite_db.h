@@ -1,6 +1,8 @@
-// SqliteDb / SqliteStatement: thin RAII over sqlite3 for the sync progress DB
-// and the reference server's store. Errors come back as ccfs::Status; callers
-// that share a connection between threads serialise access themselves.
+// SqliteDb / SqliteStatement: thin RAII over sqlite3, the one SQLite wrapper
+// (the mount's meta.db, the sync progress DB, the reference server's store).
+// Errors come back as ccfs::Status carrying the errno behind them (ENOSPC for
+// SQLITE_FULL), so a FUSE reply can pass it on; callers that share a
+// connection between threads serialise access themselves.
 #pragma once
 
 #include <sqlite3.h>
@@ -45,11 +47,23 @@ class SqliteStatement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+// How SqliteDb::Open sets up the connection.
+struct SqliteOpenOptions {
+  // SQLite's own per-call mutex (SQLITE_OPEN_FULLMUTEX). A caller that
+  // serialises every use of the connection and its statements under its own
+  // lock turns it off (SQLITE_OPEN_NOMUTEX) and saves a lock per call.
+  bool serialized = true;
+  // PRAGMA foreign_keys=ON.
+  bool foreign_keys = true;
+};
+
 class SqliteDb {
  public:
   // Opens (creating) the database at `path` in WAL mode with
-  // synchronous=NORMAL: a committed transaction survives a process crash.
-  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path);
+  // synchronous=NORMAL and a 5 s busy timeout: a committed transaction
+  // survives a process crash.
+  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path,
+                                                const SqliteOpenOptions& options = {});
   ~SqliteDb();
   SqliteDb(const SqliteDb&) = delete;
   SqliteDb& operator=(const SqliteDb&) = delete;
@@ -58,6 +72,9 @@ class SqliteDb {
   Result<SqliteStatement> Prepare(const std::string& sql);
   int64_t LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }
+  // True between BEGIN and the COMMIT/ROLLBACK that ends it (SQLite may end
+  // a transaction by itself when a statement fails, e.g. on a full disk).
+  bool InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
   const std::string& path() const { return path_; }
 
  private:
@@ -75,6 +92,9 @@ class SqliteTransaction {
   SqliteTransaction& operator=(const SqliteTransaction&) = delete;
   Status Begin();
   Status Commit();
+  // Rolls back now and says how that went, which the destructor cannot. The
+  // transaction is over either way; OK when none is open.
+  Status Rollback();
 
  private:
   SqliteDb* db_;
