@@ -18,10 +18,10 @@
 
 #include "cli/commands.h"
 #include "cli/sync_flags.h"
-#include "fs/tree/cache_dir.h"
 #include "fs/lifecycle/daemon.h"
 #include "fs/lifecycle/mount.h"
 #include "fs/lifecycle/mount_lease.h"
+#include "fs/tree/cache_dir.h"
 #include "store/workspace/workspace_layout.h"
 
 extern char** environ;

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "fs/all/all_mount.h"
-#include "fs/tree/cache_dir.h"
 #include "fs/lifecycle/control.h"
 #include "fs/lifecycle/daemon.h"
 #include "fs/lifecycle/recovery.h"
+#include "fs/tree/cache_dir.h"
 
 namespace ccfs::cli {
 

@@ -2,9 +2,9 @@
 
 #include <iostream>
 
-#include "fs/tree/cache_dir.h"
 #include "fs/lifecycle/mount.h"
 #include "fs/lifecycle/recovery.h"
+#include "fs/tree/cache_dir.h"
 #include "store/workspace/workspace_layout.h"
 
 namespace ccfs::cli {

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "fs/all/all_view.h"
+#include "fs/kernel/fuse_session.h"
 #include "fs/lifecycle/control.h"
 #include "fs/lifecycle/daemon.h"
-#include "fs/kernel/fuse_session.h"
 
 namespace ccfs {
 

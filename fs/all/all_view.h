@@ -35,9 +35,9 @@
 #include <vector>
 
 #include "fs/tree/inode_table.h"
-#include "store/objects/object_store.h"
 #include "store/base/status.h"
 #include "store/base/unique_fd.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 

@@ -11,9 +11,9 @@
 
 #include "store/base/parallel.h"
 #include "store/workspace/workspace_layout.h"
+#include "sync/common/transcript_file.h"
 #include "sync/sessions/session_feed.h"
 #include "sync/sessions/session_source.h"
-#include "sync/common/transcript_file.h"
 
 namespace ccfs {
 

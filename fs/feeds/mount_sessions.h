@@ -38,8 +38,8 @@
 #include <thread>
 
 #include "fs/feeds/transcript_watch.h"
-#include "store/objects/object_store.h"
 #include "store/base/status.h"
+#include "store/objects/object_store.h"
 #include "sync/sessions/session_index.h"
 
 namespace ccfs {

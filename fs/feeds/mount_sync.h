@@ -20,8 +20,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "fs/tree/inode_table.h"
 #include "fs/feeds/transcript_watch.h"
+#include "fs/tree/inode_table.h"
 #include "store/base/status.h"
 #include "sync/client/sidecar.h"
 

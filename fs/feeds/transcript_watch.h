@@ -19,8 +19,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "fs/tree/content_cache.h"
 #include "fs/ops/filesystem.h"
+#include "fs/tree/content_cache.h"
 #include "fs/tree/inode_table.h"
 
 namespace ccfs {

@@ -11,10 +11,10 @@
 #include <utility>
 #include <vector>
 
+#include "fs/hydrate/hydrator.h"
 #include "fs/tree/base_version.h"
 #include "fs/tree/cache_dir.h"
 #include "fs/tree/content_cache.h"
-#include "fs/hydrate/hydrator.h"
 #include "fs/tree/inode_table.h"
 #include "fs/tree/meta_db.h"
 #include "store/objects/object_store.h"

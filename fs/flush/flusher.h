@@ -26,12 +26,12 @@
 #include <string>
 #include <vector>
 
-#include "fs/tree/base_version.h"
+#include "fs/flush/flush_merge.h"
 #include "fs/hydrate/block_cache.h"
+#include "fs/hydrate/hydrator.h"
+#include "fs/tree/base_version.h"
 #include "fs/tree/cache_dir.h"
 #include "fs/tree/content_cache.h"
-#include "fs/flush/flush_merge.h"
-#include "fs/hydrate/hydrator.h"
 #include "fs/tree/inode_table.h"
 #include "fs/tree/meta_db.h"
 #include "store/objects/object_store.h"

@@ -2,8 +2,8 @@
 
 #include <unordered_map>
 
-#include "fs/hydrate/block_stream.h"
 #include "fs/flush/tarball_repack.h"
+#include "fs/hydrate/block_stream.h"
 #include "store/archive/seekable_tar_writer.h"
 #include "store/archive/tar_sanitize.h"
 

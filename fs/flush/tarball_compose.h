@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "fs/tree/base_version.h"
 #include "fs/hydrate/block_cache.h"
+#include "fs/tree/base_version.h"
 #include "fs/tree/content_cache.h"
 #include "fs/tree/inode_table.h"
-#include "store/objects/object_store.h"
 #include "store/archive/tar_index.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 

@@ -25,8 +25,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "fs/tree/base_version.h"
 #include "fs/hydrate/block_cache.h"
+#include "fs/tree/base_version.h"
 #include "fs/tree/content_cache.h"
 #include "fs/tree/inode_table.h"
 #include "store/objects/object_store.h"

@@ -11,10 +11,10 @@
 #include <unordered_map>
 
 #include "fs/tree/inode_table.h"
-#include "store/objects/local_file.h"
 #include "store/archive/seekable_tar_reader.h"
 #include "store/archive/tar_sanitize.h"
 #include "store/archive/tar_scanner.h"
+#include "store/objects/local_file.h"
 #include "store/workspace/transcript_modes.h"
 #include "store/workspace/workspace_layout.h"
 

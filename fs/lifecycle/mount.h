@@ -12,20 +12,20 @@
 #include <string>
 #include <vector>
 
-#include "fs/tree/base_version.h"
-#include "fs/hydrate/block_cache.h"
-#include "fs/tree/cache_dir.h"
-#include "fs/tree/content_cache.h"
-#include "fs/lifecycle/control.h"
-#include "fs/ops/filesystem.h"
 #include "fs/flush/flusher.h"
+#include "fs/hydrate/block_cache.h"
+#include "fs/hydrate/hydrator.h"
 #include "fs/kernel/fuse_ops.h"
 #include "fs/kernel/fuse_session.h"
-#include "fs/hydrate/hydrator.h"
+#include "fs/lifecycle/control.h"
+#include "fs/ops/filesystem.h"
+#include "fs/tree/base_version.h"
+#include "fs/tree/cache_dir.h"
+#include "fs/tree/content_cache.h"
 #include "fs/tree/inode_table.h"
 #include "fs/tree/meta_db.h"
-#include "store/objects/object_store.h"
 #include "store/base/unique_fd.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 

@@ -21,9 +21,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "store/workspace/lease.h"
-#include "store/objects/object_store.h"
 #include "store/base/status.h"
+#include "store/objects/object_store.h"
+#include "store/workspace/lease.h"
 
 namespace ccfs {
 

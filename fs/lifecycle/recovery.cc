@@ -8,9 +8,9 @@
 #include <cerrno>
 #include <vector>
 
-#include "fs/lifecycle/mount.h"
 #include "fs/kernel/mountinfo.h"
 #include "fs/kernel/unmount.h"
+#include "fs/lifecycle/mount.h"
 
 namespace ccfs {
 

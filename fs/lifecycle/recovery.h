@@ -20,8 +20,8 @@
 #include <thread>
 
 #include "fs/flush/flusher.h"
-#include "store/objects/object_store.h"
 #include "store/base/status.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 

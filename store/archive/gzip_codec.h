@@ -16,8 +16,8 @@
 #include <string>
 #include <string_view>
 
-#include "store/objects/object_store.h"
 #include "store/base/status.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 

@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <optional>
 
-#include "store/base/path_util.h"
 #include "store/archive/tar_util.h"
+#include "store/base/path_util.h"
 
 namespace ccfs {
 

@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "store/archive/seekable_tar_writer.h"
-#include "store/base/status.h"
 #include "store/archive/tar_index.h"
 #include "store/archive/tar_sanitize.h"
+#include "store/base/status.h"
 
 namespace ccfs {
 

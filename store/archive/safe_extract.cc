@@ -12,8 +12,8 @@
 #include <optional>
 #include <unordered_map>
 
-#include "store/base/path_util.h"
 #include "store/archive/tar_util.h"
+#include "store/base/path_util.h"
 
 namespace ccfs {
 

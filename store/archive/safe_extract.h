@@ -28,10 +28,10 @@
 #include <string>
 #include <vector>
 
-#include "store/base/status.h"
 #include "store/archive/tar_index.h"
 #include "store/archive/tar_sanitize.h"
 #include "store/archive/tar_scanner.h"
+#include "store/base/status.h"
 
 namespace ccfs {
 

@@ -31,9 +31,9 @@
 #include <vector>
 
 #include "store/archive/gzip_codec.h"
-#include "store/base/status.h"
 #include "store/archive/tar_index.h"
 #include "store/archive/tar_util.h"
+#include "store/base/status.h"
 
 namespace ccfs {
 

@@ -26,11 +26,11 @@
 #include <vector>
 
 #include "store/archive/gzip_codec.h"
-#include "store/objects/object_store.h"
-#include "store/base/status.h"
 #include "store/archive/tar_index.h"
 #include "store/archive/tar_sanitize.h"
 #include "store/archive/tar_util.h"
+#include "store/base/status.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 

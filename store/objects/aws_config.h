@@ -18,8 +18,8 @@
 #include <map>
 #include <string>
 
-#include "store/objects/object_store.h"
 #include "store/base/status.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 

@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "store/objects/aws_config.h"
 #include "store/base/content_hash.h"
+#include "store/objects/aws_config.h"
 #include "store/objects/s3_client.h"
 #include "store/objects/s3_multipart.h"
 #include "store/objects/s3_xml.h"

@@ -44,8 +44,8 @@
 #include <string>
 #include <thread>
 
-#include "store/objects/object_store.h"
 #include "store/base/status.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 

@@ -12,18 +12,18 @@
 #include <optional>
 #include <set>
 
-#include "store/objects/condition_probe.h"
-#include "store/base/content_hash.h"
-#include "store/workspace/lease.h"
-#include "store/objects/local_file.h"
 #include "store/archive/pack_dir.h"
-#include "store/base/parallel.h"
 #include "store/archive/safe_extract.h"
 #include "store/archive/seekable_tar_reader.h"
 #include "store/archive/tar_sanitize.h"
 #include "store/archive/tar_scanner.h"
-#include "store/workspace/transcript_modes.h"
+#include "store/base/content_hash.h"
+#include "store/base/parallel.h"
 #include "store/base/unique_fd.h"
+#include "store/objects/condition_probe.h"
+#include "store/objects/local_file.h"
+#include "store/workspace/lease.h"
+#include "store/workspace/transcript_modes.h"
 #include "store/workspace/workspace_layout.h"
 
 namespace ccfs {

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "store/objects/object_store.h"
 #include "store/archive/safe_extract.h"
 #include "store/archive/tar_sanitize.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 

@@ -8,8 +8,8 @@
 #include "sync/client/backoff.h"
 #include "sync/client/progress_db.h"
 #include "sync/client/sync_client.h"
-#include "sync/common/sync_common.h"
 #include "sync/client/transcript_uploader.h"
+#include "sync/common/sync_common.h"
 
 namespace ccfs {
 namespace {

@@ -6,8 +6,8 @@
 #include <algorithm>
 
 #include "sync/client/chunk_builder.h"
-#include "sync/common/line_facts.h"
 #include "sync/client/redact.h"
+#include "sync/common/line_facts.h"
 #include "sync/common/sync_common.h"
 
 namespace ccfs {

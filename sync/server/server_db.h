@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "store/base/status.h"
-#include "sync/common/github_url.h"
 #include "store/sqlite/sqlite_db.h"
+#include "sync/common/github_url.h"
 
 namespace ccfs {
 

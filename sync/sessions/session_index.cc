@@ -2,10 +2,10 @@
 
 #include <cstdio>
 
-#include "sync/sessions/session_index_rows.h"
-#include "sync/sessions/session_stats.h"
 #include "store/sqlite/sqlite_db.h"
 #include "sync/common/transcript_file.h"
+#include "sync/sessions/session_index_rows.h"
+#include "sync/sessions/session_stats.h"
 
 namespace ccfs {
 

@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "store/base/status.h"
-#include "sync/sessions/session_index.h"
-#include "sync/sessions/session_stats.h"
 #include "store/sqlite/sqlite_db.h"
 #include "sync/common/transcript_file.h"
+#include "sync/sessions/session_index.h"
+#include "sync/sessions/session_stats.h"
 #include "sync/sessions/transcript_parse.h"
 
 namespace ccfs {

@@ -12,11 +12,11 @@
 #include <set>
 
 #include "store/base/parallel.h"
-#include "store/objects/sigv4.h"  // Sha256Hex
 #include "store/base/unique_fd.h"
+#include "store/objects/sigv4.h"  // Sha256Hex
 #include "store/workspace/workspace_layout.h"
-#include "sync/sessions/session_feed.h"
 #include "sync/common/transcript_file.h"
+#include "sync/sessions/session_feed.h"
 
 namespace ccfs {
 namespace {

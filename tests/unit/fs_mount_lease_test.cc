@@ -7,8 +7,8 @@
 #include <chrono>
 #include <thread>
 
-#include "fs/tree/cache_dir.h"
 #include "fs/lifecycle/mount_lease.h"
+#include "fs/tree/cache_dir.h"
 #include "fs_test_util.h"
 #include "store/objects/file_store.h"
 

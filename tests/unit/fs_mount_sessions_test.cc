@@ -9,8 +9,8 @@
 
 #include <map>
 
-#include "fs/lifecycle/mount.h"
 #include "fs/feeds/mount_sessions.h"
+#include "fs/lifecycle/mount.h"
 #include "fs_test_util.h"
 #include "sessions_test_util.h"
 #include "store/objects/file_store.h"

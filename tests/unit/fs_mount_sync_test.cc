@@ -5,8 +5,8 @@
 // them), and dirty transcripts of an earlier mount go out at the next one.
 #include <gtest/gtest.h>
 
-#include "fs/lifecycle/mount.h"
 #include "fs/feeds/mount_sync.h"
+#include "fs/lifecycle/mount.h"
 #include "fs_test_util.h"
 #include "store/objects/file_store.h"
 #include "store/workspace/workspace.h"

@@ -8,11 +8,11 @@
 #include <chrono>
 #include <thread>
 
-#include "fs/lifecycle/mount.h"
 #include "fs/hydrate/remote_tree.h"
+#include "fs/lifecycle/mount.h"
 #include "fs_test_util.h"
-#include "store/objects/file_store.h"
 #include "store/archive/tar_scanner.h"
+#include "store/objects/file_store.h"
 #include "store/workspace/workspace.h"
 #include "store/workspace/workspace_layout.h"
 

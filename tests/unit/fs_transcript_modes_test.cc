@@ -6,8 +6,8 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
-#include "fs/tree/meta_db.h"
 #include "fs/lifecycle/mount.h"
+#include "fs/tree/meta_db.h"
 #include "fs_mount_util.h"
 #include "fs_test_util.h"
 #include "store/objects/file_store.h"

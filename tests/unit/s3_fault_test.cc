@@ -10,11 +10,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "fake_s3_server.h"
+#include "scoped_env.h"
 #include "store/base/content_hash.h"
 #include "store/objects/object_store.h"
 #include "store/objects/sigv4.h"
-#include "fake_s3_server.h"
-#include "scoped_env.h"
 
 namespace ccfs {
 namespace {

@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "store/objects/object_store.h"
 #include "scoped_env.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 namespace {

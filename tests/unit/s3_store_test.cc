@@ -18,10 +18,10 @@
 #include <random>
 #include <thread>
 
-#include "store/objects/condition_probe.h"
-#include "store/base/content_hash.h"
-#include "store/objects/object_store.h"
 #include "scoped_env.h"
+#include "store/base/content_hash.h"
+#include "store/objects/condition_probe.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 namespace {

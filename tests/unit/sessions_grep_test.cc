@@ -4,10 +4,10 @@
 
 #include <sstream>
 
+#include "sessions_test_util.h"
 #include "sync/sessions/session_grep.h"
 #include "sync/sessions/session_render.h"
 #include "sync/sessions/session_tree.h"
-#include "sessions_test_util.h"
 
 namespace ccfs {
 namespace {

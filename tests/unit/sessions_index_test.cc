@@ -3,8 +3,8 @@
 // idempotent re-adds, Forget, malformed lines, filters, persistence.
 #include <gtest/gtest.h>
 
-#include "sync/sessions/session_index.h"
 #include "sessions_test_util.h"
+#include "sync/sessions/session_index.h"
 #include "sync_test_util.h"
 
 namespace ccfs {

@@ -2,8 +2,8 @@
 // usage, summaries, compaction boundaries, malformed input, timestamps.
 #include <gtest/gtest.h>
 
-#include "sync/sessions/transcript_parse.h"
 #include "sessions_test_util.h"
+#include "sync/sessions/transcript_parse.h"
 
 namespace ccfs {
 namespace {

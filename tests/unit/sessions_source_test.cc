@@ -9,11 +9,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "scoped_env.h"
+#include "sessions_test_util.h"
 #include "store/objects/object_store.h"
 #include "sync/sessions/session_feed.h"
 #include "sync/sessions/session_source.h"
-#include "scoped_env.h"
-#include "sessions_test_util.h"
 #include "sync_test_util.h"
 
 namespace ccfs {

@@ -3,9 +3,9 @@
 // logicalParentUuid, sidechains left out, parallel tool results inline.
 #include <gtest/gtest.h>
 
+#include "sessions_test_util.h"
 #include "sync/sessions/session_index.h"
 #include "sync/sessions/session_tree.h"
-#include "sessions_test_util.h"
 
 namespace ccfs {
 namespace {

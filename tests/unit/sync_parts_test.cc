@@ -6,11 +6,11 @@
 
 #include "sync/client/backoff.h"
 #include "sync/client/chunk_builder.h"
+#include "sync/client/progress_db.h"
+#include "sync/client/sync_status.h"
 #include "sync/common/github_url.h"
 #include "sync/common/line_facts.h"
-#include "sync/client/progress_db.h"
 #include "sync/common/sync_common.h"
-#include "sync/client/sync_status.h"
 #include "sync/common/transcript_file.h"
 #include "sync_test_util.h"
 

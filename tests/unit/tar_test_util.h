@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "store/archive/seekable_tar_reader.h"
-#include "store/base/status.h"
 #include "store/archive/tar_util.h"
+#include "store/base/status.h"
 
 namespace ccfs::tartest {
 
