@@ -1,0 +1,69 @@
+// IndexSegment: the metadata of a contiguous path range of a layout-v2 tree
+// (docs/layout-v2-plan.md). A segment is immutable and named by the SHA-256
+// of its bytes; the root lists the segments in path order. A commit rewrites
+// only the segments whose range holds a change, so changing .claude.json
+// costs one segment and the root, not the tree.
+//
+// Every entry keeps what a mount shows (type, mode, mtime to the nanosecond,
+// size, link target) and where a regular file's bytes are: a member of a
+// pack (a seekable tar.gz written by one flush), or, for a transcript, a list
+// of chunks (each the bytes appended between two flushes).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/archive/tar_index.h"  // EntryType
+#include "store/base/status.h"
+
+namespace ccfs {
+
+// A run of a transcript's bytes, stored as the object `name`.
+struct ChunkRef {
+  std::string name;
+  uint64_t size = 0;
+};
+
+struct IndexEntry {
+  std::string path;  // canonical member path (IsCanonicalMemberPath)
+  EntryType type = EntryType::kFile;
+  uint32_t mode = 0644;  // permission bits
+  int64_t mtime_ns = 0;
+  uint64_t size = 0;        // regular files; 0 otherwise
+  std::string link_target;  // symlinks only
+  // Regular files with bytes: exactly one of `pack` (the pack's name and the
+  // offset of the member's data in its tar stream) and `chunks` (sizes add
+  // up to `size`). Neither for empty files, directories and symlinks.
+  std::string pack;
+  uint64_t pack_data_offset = 0;
+  std::vector<ChunkRef> chunks;
+};
+
+struct IndexSegment {
+  std::vector<IndexEntry> entries;  // sorted by path, no duplicates
+};
+
+inline constexpr std::string_view kSegmentFormat = "ccfs-index-2";
+
+// Text, one JSON object per line: a header line, then one line per entry in
+// path order. The same segment always encodes to the same bytes, so its name
+// (the SHA-256 of those bytes) is stable.
+std::string EncodeSegment(const IndexSegment& segment);
+
+// Parses and checks a segment: canonical paths in strictly ascending order,
+// each entry's location consistent with its type and size. Corruption names
+// the first bad line; NotSupported for a newer format.
+Result<IndexSegment> DecodeSegment(std::string_view text);
+
+// The name of an immutable object with these bytes (lower-case SHA-256 hex).
+std::string ObjectNameOf(std::string_view bytes);
+
+// Cuts a sorted tree into segments of about `target_entries` entries each.
+// Cuts fall only between entries, so every path lands in exactly one
+// segment; an empty tree gives no segments.
+std::vector<IndexSegment> SplitIntoSegments(const std::vector<IndexEntry>& sorted,
+                                            size_t target_entries);
+
+}  // namespace ccfs
