@@ -18,6 +18,13 @@ size_t SegmentFor(const std::vector<SegmentRef>& segments, const std::string& pa
   return static_cast<size_t>(it - segments.begin());
 }
 
+// Adds (sign +1) or takes away (-1) an entry from the plan's totals.
+void Count(const IndexEntry& e, int sign, SegmentPlan* out) {
+  if (e.type != EntryType::kFile) return;
+  out->files_delta += sign;
+  out->bytes_delta += sign * static_cast<int64_t>(e.size);
+}
+
 void Emit(std::vector<IndexEntry> entries, SegmentPlan* out) {
   IndexSegment segment;
   segment.entries = std::move(entries);
@@ -60,7 +67,9 @@ Status PlanSegments(const std::vector<SegmentRef>& old, std::vector<SegmentChang
   if (old.empty()) {
     std::vector<IndexEntry> entries;
     for (SegmentChange& c : changes) {
-      if (c.entry.has_value()) entries.push_back(std::move(*c.entry));
+      if (!c.entry.has_value()) continue;
+      Count(*c.entry, +1, out);
+      entries.push_back(std::move(*c.entry));
     }
     std::sort(entries.begin(), entries.end(),
               [](const IndexEntry& a, const IndexEntry& b) { return a.path < b.path; });
@@ -93,20 +102,23 @@ Status PlanSegments(const std::vector<SegmentRef>& old, std::vector<SegmentChang
     std::vector<IndexEntry> merged;
     merged.reserve(segment.entries.size() + touched->second.size());
     auto change = touched->second.begin();
+    auto take = [&](std::optional<IndexEntry>& c) {
+      if (!c.has_value()) return;
+      Count(*c, +1, out);
+      merged.push_back(std::move(*c));
+    };
     for (IndexEntry& e : segment.entries) {
-      for (; change != touched->second.end() && change->first < e.path; ++change) {
-        if (change->second.has_value()) merged.push_back(std::move(*change->second));
-      }
+      for (; change != touched->second.end() && change->first < e.path; ++change)
+        take(change->second);
       if (change != touched->second.end() && change->first == e.path) {
-        if (change->second.has_value()) merged.push_back(std::move(*change->second));
+        Count(e, -1, out);  // replaced or removed
+        take(change->second);
         ++change;
         continue;
       }
       merged.push_back(std::move(e));
     }
-    for (; change != touched->second.end(); ++change) {
-      if (change->second.has_value()) merged.push_back(std::move(*change->second));
-    }
+    for (; change != touched->second.end(); ++change) take(change->second);
     EmitCut(std::move(merged), target_entries, out);
   }
   return Status::OK();

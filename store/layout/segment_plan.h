@@ -33,6 +33,9 @@ struct SegmentPlan {
   std::vector<SegmentRef> segments;     // the new root's list, in path order
   std::vector<SegmentToWrite> written;  // the new segments among them
   size_t loaded = 0;                    // segments read to plan
+  // How the tree's totals change: regular files, and their bytes.
+  int64_t files_delta = 0;
+  int64_t bytes_delta = 0;
 };
 
 // Applies `changes` (any order; a path at most once) to the tree the

@@ -101,6 +101,7 @@ TEST(LayoutSegmentPlanTest, RandomChangesKeepTheTreeExact) {
   Segments store;
   std::set<std::string> model;
   std::vector<SegmentRef> refs;
+  int64_t files = 0;
   for (int round = 0; round < 60; ++round) {
     std::map<std::string, std::optional<IndexEntry>> changes;
     int n = 1 + static_cast<int>(rng() % 40);
@@ -127,6 +128,8 @@ TEST(LayoutSegmentPlanTest, RandomChangesKeepTheTreeExact) {
     EXPECT_LE(plan.loaded, changes.size());
     store.Keep(plan);
     refs = plan.segments;
+    files += plan.files_delta;
+    EXPECT_EQ(files, static_cast<int64_t>(model.size())) << "round " << round;
     ExpectValidList(refs);
     for (const SegmentRef& r : refs) EXPECT_LE(r.entries, 100u);
     std::vector<std::string> got = store.Paths(refs);
