@@ -1,7 +1,9 @@
 #include "store/layout/index_segment.h"
 
+#include <map>
 #include <nlohmann/json.hpp>
 
+#include "store/archive/gzip_codec.h"
 #include "store/archive/tar_sanitize.h"  // IsCanonicalMemberPath
 #include "store/base/content_hash.h"
 #include "store/layout/root.h"  // IsObjectName
@@ -11,6 +13,9 @@ namespace ccfs {
 namespace {
 
 using nlohmann::json;
+
+// A sane segment's text is far smaller (~2,000 entries of ~150 bytes).
+constexpr uint64_t kMaxSegmentText = 256ull << 20;
 
 char TypeLetter(EntryType t) {
   switch (t) {
@@ -36,13 +41,13 @@ bool TypeFromLetter(const std::string& s, EntryType* t) {
   return true;
 }
 
-json EntryJson(const IndexEntry& e) {
+json EntryJson(const IndexEntry& e, const std::map<std::string, size_t>& pack_ids) {
   json j = {
       {"p", e.path}, {"t", std::string(1, TypeLetter(e.type))}, {"m", e.mode}, {"mt", e.mtime_ns}};
   if (e.type == EntryType::kFile) j["s"] = e.size;
   if (e.type == EntryType::kSymlink) j["l"] = e.link_target;
   if (!e.pack.empty()) {
-    j["pk"] = e.pack;
+    j["pk"] = pack_ids.at(e.pack);
     j["po"] = e.pack_data_offset;
   }
   if (!e.chunks.empty()) {
@@ -58,7 +63,8 @@ Status BadLine(size_t line, const std::string& what) {
 }
 
 // Reads one entry line; the checks that need the neighbours are the caller's.
-Status ParseEntry(const json& j, size_t line, IndexEntry* e) {
+Status ParseEntry(const json& j, size_t line, const std::vector<std::string>& packs,
+                  IndexEntry* e) {
   if (!j.is_object()) return BadLine(line, "not a JSON object");
   try {
     e->path = j.at("p").get<std::string>();
@@ -70,7 +76,9 @@ Status ParseEntry(const json& j, size_t line, IndexEntry* e) {
     if (e->type == EntryType::kFile) e->size = j.at("s").get<uint64_t>();
     if (e->type == EntryType::kSymlink) e->link_target = j.at("l").get<std::string>();
     if (j.contains("pk")) {
-      e->pack = j.at("pk").get<std::string>();
+      const size_t id = j.at("pk").get<size_t>();
+      if (id >= packs.size()) return BadLine(line, "pack number out of the table");
+      e->pack = packs[id];
       e->pack_data_offset = j.at("po").get<uint64_t>();
     }
     if (j.contains("ch")) {
@@ -110,17 +118,54 @@ Status ParseEntry(const json& j, size_t line, IndexEntry* e) {
 
 }  // namespace
 
-std::string EncodeSegment(const IndexSegment& segment) {
-  std::string out = json({{"format", kSegmentFormat}, {"entries", segment.entries.size()}}).dump();
+std::string EncodeSegmentText(const IndexSegment& segment) {
+  // Packs numbered in order of first use, so the text is a function of the
+  // entries alone.
+  std::map<std::string, size_t> pack_ids;
+  json packs = json::array();
+  for (const IndexEntry& e : segment.entries) {
+    if (!e.pack.empty() && pack_ids.emplace(e.pack, pack_ids.size()).second)
+      packs.push_back(e.pack);
+  }
+  std::string out =
+      json({{"format", kSegmentFormat}, {"entries", segment.entries.size()}, {"packs", packs}})
+          .dump();
   out += '\n';
   for (const IndexEntry& e : segment.entries) {
-    out += EntryJson(e).dump();
+    out += EntryJson(e, pack_ids).dump();
     out += '\n';
   }
   return out;
 }
 
-Result<IndexSegment> DecodeSegment(std::string_view text) {
+Result<std::string> EncodeSegment(const IndexSegment& segment) {
+  const std::string text = EncodeSegmentText(segment);
+  std::string stored;
+  GzipMemberDeflater deflater(6);
+  const ByteSink collect = [&stored](const char* data, size_t len) {
+    stored.append(data, len);
+    return Status::OK();
+  };
+  CCFS_RETURN_IF_ERROR(deflater.Begin());
+  CCFS_RETURN_IF_ERROR(deflater.Write(text.data(), text.size(), collect));
+  CCFS_RETURN_IF_ERROR(deflater.Finish(collect));
+  return stored;
+}
+
+Result<IndexSegment> DecodeSegment(std::string_view stored) {
+  // ISIZE, the member's last 4 bytes: the text's length mod 2^32.
+  if (stored.size() < 18) return Status::Corruption("index segment: too short to be gzip");
+  const auto* tail = reinterpret_cast<const unsigned char*>(stored.data() + stored.size() - 4);
+  const uint64_t size = static_cast<uint64_t>(tail[0]) | static_cast<uint64_t>(tail[1]) << 8 |
+                        static_cast<uint64_t>(tail[2]) << 16 | static_cast<uint64_t>(tail[3]) << 24;
+  if (size > kMaxSegmentText) return Status::Corruption("index segment: claims an oversized text");
+  std::string text;
+  Status s = InflateGzipMember(stored, size, &text);
+  if (!s.ok()) return s.Annotate("index segment");
+  return DecodeSegmentText(text);
+}
+
+Result<IndexSegment> DecodeSegmentText(std::string_view text) {
   size_t line = 0;
   size_t pos = 0;
   auto next_line = [&](std::string_view* out) {
@@ -140,6 +185,14 @@ Result<IndexSegment> DecodeSegment(std::string_view text) {
       !header["entries"].is_number_unsigned()) {
     return BadLine(1, "not a segment header");
   }
+  std::vector<std::string> packs;
+  if (header.contains("packs")) {
+    if (!header["packs"].is_array()) return BadLine(1, "\"packs\" is not an array");
+    for (const json& p : header["packs"]) {
+      if (!p.is_string() || !IsObjectName(p.get<std::string>())) return BadLine(1, "bad pack name");
+      packs.push_back(p.get<std::string>());
+    }
+  }
   const std::string format = header["format"].get<std::string>();
   if (format != kSegmentFormat) {
     if (format.rfind("ccfs-index-", 0) == 0) {
@@ -155,7 +208,7 @@ Result<IndexSegment> DecodeSegment(std::string_view text) {
     json j = json::parse(entry_text.begin(), entry_text.end(), nullptr, false);
     if (j.is_discarded()) return BadLine(line, "not JSON");
     IndexEntry e;
-    CCFS_RETURN_IF_ERROR(ParseEntry(j, line, &e));
+    CCFS_RETURN_IF_ERROR(ParseEntry(j, line, packs, &e));
     if (!segment.entries.empty() && !(segment.entries.back().path < e.path)) {
       return BadLine(line, e.path + ": out of order or repeated");
     }

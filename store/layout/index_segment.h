@@ -47,15 +47,21 @@ struct IndexSegment {
 
 inline constexpr std::string_view kSegmentFormat = "ccfs-index-2";
 
-// Text, one JSON object per line: a header line, then one line per entry in
-// path order. The same segment always encodes to the same bytes, so its name
-// (the SHA-256 of those bytes) is stable.
-std::string EncodeSegment(const IndexSegment& segment);
+// The stored form: the text below as one gzip member. The same segment always
+// encodes to the same bytes, so its name (the SHA-256 of them) is stable.
+Result<std::string> EncodeSegment(const IndexSegment& segment);
+// Inflates (CRC-checked, at most 256 MiB) and parses a stored segment.
+Result<IndexSegment> DecodeSegment(std::string_view stored);
 
-// Parses and checks a segment: canonical paths in strictly ascending order,
+// The text: one JSON object per line, a header line (format, entry count, the
+// table of packs the entries use), then one line per entry in path order. An
+// entry names its pack by its place in the table, so a segment whose files
+// share a pack does not repeat the 64-digit name on every line.
+std::string EncodeSegmentText(const IndexSegment& segment);
+// Parses and checks the text: canonical paths in strictly ascending order,
 // each entry's location consistent with its type and size. Corruption names
 // the first bad line; NotSupported for a newer format.
-Result<IndexSegment> DecodeSegment(std::string_view text);
+Result<IndexSegment> DecodeSegmentText(std::string_view text);
 
 // The name of an immutable object with these bytes (lower-case SHA-256 hex).
 std::string ObjectNameOf(std::string_view bytes);

@@ -25,11 +25,13 @@ void Count(const IndexEntry& e, int sign, SegmentPlan* out) {
   out->bytes_delta += sign * static_cast<int64_t>(e.size);
 }
 
-void Emit(std::vector<IndexEntry> entries, SegmentPlan* out) {
+Status Emit(std::vector<IndexEntry> entries, SegmentPlan* out) {
   IndexSegment segment;
   segment.entries = std::move(entries);
   SegmentToWrite w;
-  w.bytes = EncodeSegment(segment);
+  Result<std::string> stored = EncodeSegment(segment);
+  if (!stored.ok()) return stored.status();
+  w.bytes = std::move(stored).value();
   w.ref.name = ObjectNameOf(w.bytes);
   w.ref.first_path = segment.entries.front().path;
   w.ref.last_path = segment.entries.back().path;
@@ -37,20 +39,23 @@ void Emit(std::vector<IndexEntry> entries, SegmentPlan* out) {
   w.ref.bytes = w.bytes.size();
   out->segments.push_back(w.ref);
   out->written.push_back(std::move(w));
+  return Status::OK();
 }
 
 // Cuts `entries` (sorted) into even pieces of at most 2 * target.
-void EmitCut(std::vector<IndexEntry> entries, size_t target, SegmentPlan* out) {
-  if (entries.empty()) return;
+Status EmitCut(std::vector<IndexEntry> entries, size_t target, SegmentPlan* out) {
+  if (entries.empty()) return Status::OK();
   const size_t pieces = entries.size() > 2 * target ? (entries.size() + target - 1) / target : 1;
   const size_t per = (entries.size() + pieces - 1) / pieces;
   for (size_t i = 0; i < entries.size(); i += per) {
     size_t end = std::min(entries.size(), i + per);
-    Emit(std::vector<IndexEntry>(
-             std::make_move_iterator(entries.begin() + static_cast<std::ptrdiff_t>(i)),
-             std::make_move_iterator(entries.begin() + static_cast<std::ptrdiff_t>(end))),
-         out);
+    CCFS_RETURN_IF_ERROR(
+        Emit(std::vector<IndexEntry>(
+                 std::make_move_iterator(entries.begin() + static_cast<std::ptrdiff_t>(i)),
+                 std::make_move_iterator(entries.begin() + static_cast<std::ptrdiff_t>(end))),
+             out));
   }
+  return Status::OK();
 }
 
 }  // namespace
@@ -78,8 +83,7 @@ Status PlanSegments(const std::vector<SegmentRef>& old, std::vector<SegmentChang
         return Status::InvalidArgument("two changes for " + entries[i].path);
       }
     }
-    EmitCut(std::move(entries), target_entries, out);
-    return Status::OK();
+    return EmitCut(std::move(entries), target_entries, out);
   }
 
   std::map<size_t, std::map<std::string, std::optional<IndexEntry>>> by_segment;
@@ -119,7 +123,7 @@ Status PlanSegments(const std::vector<SegmentRef>& old, std::vector<SegmentChang
       merged.push_back(std::move(e));
     }
     for (; change != touched->second.end(); ++change) take(change->second);
-    EmitCut(std::move(merged), target_entries, out);
+    CCFS_RETURN_IF_ERROR(EmitCut(std::move(merged), target_entries, out));
   }
   return Status::OK();
 }

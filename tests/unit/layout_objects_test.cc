@@ -132,8 +132,8 @@ IndexSegment SampleSegment() {
 
 TEST(LayoutSegmentTest, RoundTripsEveryKindOfEntry) {
   IndexSegment s = SampleSegment();
-  std::string text = EncodeSegment(s);
-  auto back = DecodeSegment(text);
+  std::string text = EncodeSegmentText(s);
+  auto back = DecodeSegmentText(text);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   ASSERT_EQ(back->entries.size(), 5u);
   const IndexEntry& t = back->entries[1];
@@ -145,14 +145,28 @@ TEST(LayoutSegmentTest, RoundTripsEveryKindOfEntry) {
   EXPECT_EQ(back->entries[2].pack_data_offset, 512u);
   EXPECT_EQ(back->entries[4].link_target, "empty.json");
   EXPECT_EQ(back->entries[0].type, EntryType::kDir);
-  EXPECT_EQ(EncodeSegment(*back), text);
-  EXPECT_EQ(ObjectNameOf(text), ObjectNameOf(EncodeSegment(*back)));
+  EXPECT_EQ(EncodeSegmentText(*back), text);
+  // The stored form: compressed, stable, and checked on the way in.
+  auto encoded = EncodeSegment(s);
+  ASSERT_TRUE(encoded.ok()) << encoded.status().ToString();
+  std::string stored = encoded.value();
+  EXPECT_LT(stored.size(), text.size());
+  EXPECT_EQ(stored, EncodeSegment(*back).value());
+  auto unpacked = DecodeSegment(stored);
+  ASSERT_TRUE(unpacked.ok()) << unpacked.status().ToString();
+  EXPECT_EQ(EncodeSegmentText(*unpacked), text);
+  std::string damaged = stored;
+  damaged[damaged.size() / 2] ^= 0x40;
+  EXPECT_TRUE(DecodeSegment(damaged).status().IsCorruption());
+  EXPECT_TRUE(DecodeSegment(text).status().IsCorruption());  // not gzip
 }
 
 TEST(LayoutSegmentTest, RefusesMalformedSegments) {
-  auto status_of = [](const IndexSegment& s) { return DecodeSegment(EncodeSegment(s)).status(); };
-  EXPECT_TRUE(DecodeSegment("").status().IsCorruption());
-  EXPECT_TRUE(DecodeSegment("not json\n").status().IsCorruption());
+  auto status_of = [](const IndexSegment& s) {
+    return DecodeSegmentText(EncodeSegmentText(s)).status();
+  };
+  EXPECT_TRUE(DecodeSegmentText("").status().IsCorruption());
+  EXPECT_TRUE(DecodeSegmentText("not json\n").status().IsCorruption());
 
   for (const char* bad : {"../escape", "/abs", "a//b", "a/./b", ""}) {
     IndexSegment s = SampleSegment();
@@ -187,15 +201,15 @@ TEST(LayoutSegmentTest, RefusesMalformedSegments) {
   s.entries[4].link_target.clear();
   EXPECT_TRUE(status_of(s).IsCorruption());
 
-  std::string text = EncodeSegment(SampleSegment());
+  std::string text = EncodeSegmentText(SampleSegment());
   std::string truncated = text.substr(0, text.rfind('\n', text.size() - 2) + 1);
-  Status cut = DecodeSegment(truncated).status();
+  Status cut = DecodeSegmentText(truncated).status();
   EXPECT_TRUE(cut.IsCorruption());
   EXPECT_NE(cut.message().find("truncated"), std::string::npos) << cut.ToString();
 
   std::string newer = text;
   newer.replace(newer.find("ccfs-index-2"), 12, "ccfs-index-9");
-  EXPECT_TRUE(DecodeSegment(newer).status().IsNotSupported());
+  EXPECT_TRUE(DecodeSegmentText(newer).status().IsNotSupported());
 }
 
 TEST(LayoutSegmentTest, ObjectNamesAreSha256) {
