@@ -13,14 +13,6 @@ namespace ccfs {
 
 namespace {
 
-std::string NewNonce() {
-  std::random_device rd;
-  std::string out;
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = 0; i < 32; ++i) out.push_back(kHex[rd() % 16]);
-  return out;
-}
-
 Status PutPackFile(ObjectStore& store, const std::string& key, const std::string& path) {
   PutOptions opts;
   opts.if_none_match_any = true;
@@ -38,8 +30,8 @@ Status CommitOnce(ObjectStore& store, const std::string& workspace, const Curren
 
   // 1. The pack of new and rewritten files.
   if (!input.files.empty()) {
-    const std::string pack_path =
-        input.scratch_dir + "/pack-" + std::to_string(::getpid()) + "-" + NewNonce() + ".tar.gz";
+    const std::string pack_path = input.scratch_dir + "/pack-" + std::to_string(::getpid()) + "-" +
+                                  NewRootNonce() + ".tar.gz";
     BuiltPack pack;
     Status built = BuildPack(pack_path, input.files, &pack);
     if (built.ok()) built = PutPackFile(store, PackKey(workspace, pack.name), pack.path);
@@ -93,7 +85,7 @@ Status CommitOnce(ObjectStore& store, const std::string& workspace, const Curren
   WorkspaceRoot next;
   next.generation = base != nullptr ? base->root.generation + 1 : 1;
   next.parent_generation = base != nullptr ? base->root.generation : 0;
-  next.nonce = NewNonce();
+  next.nonce = NewRootNonce();
   next.writer = input.writer;
   next.committed_unix_ms = NowUnixMs();
   next.segments = plan.segments;

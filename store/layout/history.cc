@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "store/base/clock.h"
 #include "store/layout/root_store.h"
 #include "store/layout/tree_reader.h"
 
@@ -129,6 +130,35 @@ Status DiffRoots(ObjectStore& store, const std::string& workspace, const Workspa
       ++ib;
     }
   }
+  return Status::OK();
+}
+
+Status RestoreGeneration(ObjectStore& store, const std::string& workspace, uint64_t generation,
+                         const RootWriter& writer, WorkspaceRoot* out) {
+  WorkspaceRoot old;
+  CCFS_RETURN_IF_ERROR(ReadGeneration(store, workspace, generation, &old));
+  for (const SegmentRef& ref : old.segments) {
+    IndexSegment seg;
+    CCFS_RETURN_IF_ERROR(LoadSegment(store, workspace, ref, &seg));
+    for (const IndexEntry& e : seg.entries) {
+      ObjectInfo info;
+      if (!e.pack.empty()) CCFS_RETURN_IF_ERROR(store.Head(PackKey(workspace, e.pack), &info));
+      for (const ChunkRef& c : e.chunks) {
+        CCFS_RETURN_IF_ERROR(store.Head(ChunkKey(workspace, c.name), &info));
+      }
+    }
+  }
+  CurrentRoot current;
+  CCFS_RETURN_IF_ERROR(ReadRoot(store, workspace, &current));
+  WorkspaceRoot next = old;
+  next.generation = current.root.generation + 1;
+  next.parent_generation = current.root.generation;
+  next.nonce = NewRootNonce();
+  next.writer = writer;
+  next.committed_unix_ms = NowUnixMs();
+  next.adopted_v1_etag = current.root.adopted_v1_etag;
+  CCFS_RETURN_IF_ERROR(CommitRoot(store, workspace, next, current.etag, nullptr));
+  *out = std::move(next);
   return Status::OK();
 }
 

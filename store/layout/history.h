@@ -35,4 +35,12 @@ struct TreeDiff {
 Status DiffRoots(ObjectStore& store, const std::string& workspace, const WorkspaceRoot& from,
                  const WorkspaceRoot& to, TreeDiff* out);
 
+// Commits a new generation whose tree is generation `generation`'s (`ccfs
+// restore WS@GEN`), conditional like any commit: PreconditionFailed when
+// another commit lands first. Checks first that every object the old root
+// names is still there (NotFound names the first missing one: the generation
+// is past what gc keeps).
+Status RestoreGeneration(ObjectStore& store, const std::string& workspace, uint64_t generation,
+                         const RootWriter& writer, WorkspaceRoot* out);
+
 }  // namespace ccfs

@@ -1,6 +1,7 @@
 #include "store/layout/root_store.h"
 
 #include <cstdio>
+#include <random>
 
 namespace ccfs {
 
@@ -9,6 +10,14 @@ namespace {
 std::string V2(const std::string& workspace) { return workspace + "/v2/"; }
 
 }  // namespace
+
+std::string NewRootNonce() {
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 32; ++i) out.push_back(kHex[rd() % 16]);
+  return out;
+}
 
 std::string RootKey(const std::string& workspace) { return V2(workspace) + "root"; }
 

@@ -27,6 +27,9 @@ std::string SegmentKey(const std::string& workspace, const std::string& name);
 std::string PackKey(const std::string& workspace, const std::string& name);
 std::string ChunkKey(const std::string& workspace, const std::string& name);
 
+// A fresh commit nonce: 32 random lower-case hex digits.
+std::string NewRootNonce();
+
 // The current root and the ETag to commit against. NotFound when the
 // workspace has no v2 root yet.
 struct CurrentRoot {

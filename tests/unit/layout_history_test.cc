@@ -89,12 +89,23 @@ TEST_F(LayoutHistoryTest, GenerationsAreListedReadAndCompared) {
   ASSERT_TRUE(DiffRoots(*store_, "ws", g3, g3, &d).ok());
   EXPECT_TRUE(d.added.empty() && d.changed.empty() && d.removed.empty());
 
+  // Restore: generation 4 holds generation 1's tree.
+  WorkspaceRoot g4;
+  ASSERT_TRUE(RestoreGeneration(*store_, "ws", 1, RootWriter{"b", 1, ""}, &g4).ok());
+  EXPECT_EQ(g4.generation, 4u);
+  ASSERT_TRUE(DiffRoots(*store_, "ws", g1, g4, &d).ok());
+  EXPECT_TRUE(d.added.empty() && d.changed.empty() && d.removed.empty());
+  CurrentRoot now;
+  ASSERT_TRUE(ReadRoot(*store_, "ws", &now).ok());
+  EXPECT_EQ(now.root.nonce, g4.nonce);
+  EXPECT_TRUE(RestoreGeneration(*store_, "ws", 42, RootWriter{}, &g4).IsNotFound());
+
   // A damaged history copy is reported and skipped; the rest still lists.
   ASSERT_TRUE(
       store_->PutBytes(HistoryRootKey("ws", 2, g2.nonce), "garbage", PutOptions{}, nullptr).ok());
   std::vector<std::string> damaged;
   ASSERT_TRUE(ListHistory(*store_, "ws", &roots, &damaged).ok());
-  EXPECT_EQ(roots.size(), 2u);
+  EXPECT_EQ(roots.size(), 3u);
   EXPECT_EQ(damaged, std::vector<std::string>{HistoryRootKey("ws", 2, g2.nonce)});
 }
 
