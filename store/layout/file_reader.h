@@ -1,0 +1,33 @@
+// Reading a file's bytes out of a layout-v2 tree, wherever they are: a pack
+// member (ranged GETs through the pack's own seekable index, read once per
+// pack and kept) or a transcript's chunks.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "store/archive/tar_index.h"
+#include "store/base/status.h"
+#include "store/layout/index_segment.h"
+#include "store/objects/object_store.h"
+
+namespace ccfs {
+
+class TreeFileReader {
+ public:
+  TreeFileReader(ObjectStore& store, std::string workspace)
+      : store_(store), workspace_(std::move(workspace)) {}
+
+  // Streams bytes [offset, offset + length) of regular file `e` (clipped to
+  // its size) into `sink`. NotFound when an object it needs is gone.
+  Status Read(const IndexEntry& e, uint64_t offset, uint64_t length, const ByteSink& sink);
+
+ private:
+  Status PackIndex(const std::string& pack, const TarIndex** out);
+
+  ObjectStore& store_;
+  std::string workspace_;
+  std::map<std::string, TarIndex> pack_indexes_;  // packs never change
+};
+
+}  // namespace ccfs
