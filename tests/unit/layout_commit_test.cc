@@ -168,3 +168,29 @@ TEST_F(LayoutCommitTest, StaleParentIsRefusedAndImmutableObjectsAreWrittenOnce) 
 
 }  // namespace
 }  // namespace ccfs
+
+namespace ccfs {
+namespace {
+
+// Server-side copy, which adopting a v1 workspace uses: no bytes through
+// this machine, and the destination's condition holds.
+TEST_F(LayoutCommitTest, CopyInsideTheStoreMovesNoBytesAndKeepsConditions) {
+  FaultStore faults(store_.get());
+  ASSERT_TRUE(
+      faults.PutBytes("ws/workspace.tar.gz", std::string(100000, 'z'), PutOptions{}, nullptr).ok());
+  const uint64_t sent = store_->stats().bytes_sent.load();
+  PutOptions create;
+  create.if_none_match_any = true;
+  ObjectInfo info;
+  ASSERT_TRUE(
+      faults.Copy("ws/workspace.tar.gz", PackKey("ws", std::string(64, 'a')), create, &info).ok());
+  EXPECT_EQ(info.size, 100000u);
+  EXPECT_EQ(store_->stats().bytes_sent.load(), sent);
+  EXPECT_TRUE(
+      faults.Copy("ws/workspace.tar.gz", PackKey("ws", std::string(64, 'a')), create, nullptr)
+          .IsPreconditionFailed());
+  EXPECT_TRUE(faults.Copy("ws/missing", "ws/x", PutOptions{}, nullptr).IsNotFound());
+}
+
+}  // namespace
+}  // namespace ccfs
