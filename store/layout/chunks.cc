@@ -45,6 +45,14 @@ Status MakeChunk(int fd, uint64_t from, uint64_t to, NewChunk* out) {
 }
 
 Status OpenChunk(const ChunkRef& ref, std::string_view stored, std::string* raw) {
+  if (ref.raw) {
+    if (stored.size() != ref.size) {
+      return Status::Corruption("chunk " + ref.name + ": " + std::to_string(stored.size()) +
+                                " bytes, the index says " + std::to_string(ref.size));
+    }
+    raw->assign(stored);
+    return Status::OK();
+  }
   Status s = InflateGzipMember(stored, ref.size, raw);
   if (!s.ok()) return s.Annotate("chunk " + ref.name);
   return Status::OK();
@@ -59,7 +67,27 @@ Status ReadChunks(ObjectStore& store, const std::string& workspace,
   for (const ChunkRef& c : chunks) {
     const uint64_t stop = start + c.size;
     if (stop > offset && start < end) {
+      const uint64_t from = std::max(offset, start) - start;
+      const uint64_t to = std::min(end, stop) - start;
       stored.clear();
+      if (c.raw) {  // stored as is: fetch just the range
+        GetOptions range;
+        range.range = ByteRange{from, to - from};
+        CCFS_RETURN_IF_ERROR(store.Get(
+            ChunkKey(workspace, c.name), range,
+            [&](const char* data, size_t len) {
+              stored.append(data, len);
+              return Status::OK();
+            },
+            nullptr));
+        if (stored.size() != to - from) {
+          return Status::Corruption("chunk " + c.name + " is shorter than the index says");
+        }
+        CCFS_RETURN_IF_ERROR(sink(stored.data(), stored.size()));
+        start = stop;
+        if (start >= end) break;
+        continue;
+      }
       CCFS_RETURN_IF_ERROR(store.Get(
           ChunkKey(workspace, c.name), GetOptions{},
           [&](const char* data, size_t len) {
@@ -68,8 +96,6 @@ Status ReadChunks(ObjectStore& store, const std::string& workspace,
           },
           nullptr));
       CCFS_RETURN_IF_ERROR(OpenChunk(c, stored, &raw));
-      const uint64_t from = std::max(offset, start) - start;
-      const uint64_t to = std::min(end, stop) - start;
       CCFS_RETURN_IF_ERROR(sink(raw.data() + from, to - from));
     }
     start = stop;

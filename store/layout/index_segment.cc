@@ -52,7 +52,11 @@ json EntryJson(const IndexEntry& e, const std::map<std::string, size_t>& pack_id
   }
   if (!e.chunks.empty()) {
     json chunks = json::array();
-    for (const ChunkRef& c : e.chunks) chunks.push_back(json::array({c.name, c.size}));
+    for (const ChunkRef& c : e.chunks) {
+      json chunk = json::array({c.name, c.size});
+      if (c.raw) chunk.push_back("raw");
+      chunks.push_back(std::move(chunk));
+    }
     j["ch"] = std::move(chunks);
   }
   return j;
@@ -83,7 +87,12 @@ Status ParseEntry(const json& j, size_t line, const std::vector<std::string>& pa
     }
     if (j.contains("ch")) {
       for (const json& c : j.at("ch")) {
-        e->chunks.push_back({c.at(0).get<std::string>(), c.at(1).get<uint64_t>()});
+        ChunkRef ref{c.at(0).get<std::string>(), c.at(1).get<uint64_t>(), false};
+        if (c.size() > 2) {
+          if (c.at(2) != "raw") return BadLine(line, "unknown chunk encoding");
+          ref.raw = true;
+        }
+        e->chunks.push_back(std::move(ref));
       }
     }
   } catch (const json::exception& ex) {

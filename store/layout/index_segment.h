@@ -20,10 +20,13 @@
 
 namespace ccfs {
 
-// A run of a transcript's bytes, stored as the object `name`.
+// A run of a transcript's bytes, stored as the object `name`: one gzip
+// member, or the bytes as they are (`raw`) for a chunk copied from a v1
+// transcript object, which adoption copies inside the store.
 struct ChunkRef {
   std::string name;
   uint64_t size = 0;
+  bool raw = false;
 };
 
 struct IndexEntry {

@@ -84,6 +84,40 @@ TEST_F(LayoutChunksTest, AppendsBecomeChunksReadBackByRange) {
   EXPECT_EQ(Read(chunks, transcript.size() + 5, 10, &s), "");
 }
 
+// A raw chunk (a v1 transcript object copied in) mixes with gzip ones and is
+// read by range without fetching the rest of it.
+TEST_F(LayoutChunksTest, RawChunksAreReadByRange) {
+  const std::string v1 = "{\"old\":1}\n{\"old\":2}\n";
+  ChunkRef raw{std::string(64, '7'), v1.size(), true};
+  ASSERT_TRUE(PutImmutable(*store_, ChunkKey("ws", raw.name), v1).ok());
+  std::string path = dir_ + "/t";
+  {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    ASSERT_EQ(::write(fd.get(), "{\"new\":3}\n", 10), 10);
+  }
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  NewChunk appended;
+  ASSERT_TRUE(MakeChunk(fd.get(), 0, 10, &appended).ok());
+  ASSERT_TRUE(PutImmutable(*store_, ChunkKey("ws", appended.ref.name), appended.stored).ok());
+  Status s;
+  const uint64_t received = store_->stats().bytes_received.load();
+  EXPECT_EQ(Read({raw, appended.ref}, 3, 5, &s), v1.substr(3, 5));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(store_->stats().bytes_received.load() - received, 5u) << "only the range travels";
+  EXPECT_EQ(Read({raw, appended.ref}, 0, UINT64_MAX, &s), v1 + "{\"new\":3}\n");
+  // The segment keeps the encoding.
+  IndexSegment seg;
+  IndexEntry e;
+  e.path = "projects/p/s.jsonl";
+  e.size = v1.size() + 10;
+  e.chunks = {raw, appended.ref};
+  seg.entries = {e};
+  auto back = DecodeSegmentText(EncodeSegmentText(seg));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(back->entries[0].chunks[0].raw);
+  EXPECT_FALSE(back->entries[0].chunks[1].raw);
+}
+
 TEST_F(LayoutChunksTest, MissingOrDamagedChunkIsAnError) {
   std::string path = dir_ + "/t";
   {
