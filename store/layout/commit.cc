@@ -63,6 +63,10 @@ Status CommitOnce(ObjectStore& store, const std::string& workspace, const Curren
     changes.push_back({e.path, std::move(e)});
   }
   for (const IndexEntry& e : input.entries) changes.push_back({e.path, e});
+  std::vector<IndexEntry> changed;
+  for (const SegmentChange& c : changes) {
+    if (c.entry.has_value()) changed.push_back(*c.entry);
+  }
   for (const std::string& p : input.removed) changes.push_back({p, std::nullopt});
 
   // 3. The touched segments.
@@ -71,7 +75,8 @@ Status CommitOnce(ObjectStore& store, const std::string& workspace, const Curren
   CCFS_RETURN_IF_ERROR(PlanSegments(
       base != nullptr ? base->root.segments : none, std::move(changes),
       [&](const SegmentRef& ref, IndexSegment* out) {
-        return LoadSegment(store, workspace, ref, out);
+        return input.load_segment ? input.load_segment(ref, out)
+                                  : LoadSegment(store, workspace, ref, out);
       },
       input.segment_entries, &plan));
   report->segments_read = plan.loaded;
@@ -80,6 +85,9 @@ Status CommitOnce(ObjectStore& store, const std::string& workspace, const Curren
     report->bytes_uploaded += w.bytes.size();
   }
   report->segments_written = plan.written.size();
+  std::vector<std::pair<std::string, std::string>> written_segments;
+  for (SegmentToWrite& w : plan.written)
+    written_segments.emplace_back(w.ref.name, std::move(w.bytes));
 
   // 4. The root.
   WorkspaceRoot next;
@@ -108,6 +116,8 @@ Status CommitOnce(ObjectStore& store, const std::string& workspace, const Curren
   }
   CCFS_RETURN_IF_ERROR(s);
   report->root = std::move(next);
+  report->changed = std::move(changed);
+  report->written_segments = std::move(written_segments);
   return Status::OK();
 }
 

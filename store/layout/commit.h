@@ -12,11 +12,13 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/base/status.h"
 #include "store/layout/pack_builder.h"
 #include "store/layout/root_store.h"
+#include "store/layout/segment_plan.h"
 #include "store/objects/object_store.h"
 
 namespace ccfs {
@@ -44,6 +46,9 @@ struct CommitInput {
   RootWriter writer;
   std::string scratch_dir;  // where the pack is built
   size_t segment_entries = 2000;
+  // Where the base's segments come from; unset: GET from the store. A mount
+  // passes its own copies, so a commit reads nothing it already has.
+  SegmentLoader load_segment;
 };
 
 struct CommitReport {
@@ -52,6 +57,12 @@ struct CommitReport {
   uint64_t bytes_uploaded = 0;  // pack + chunks + segments + root
   size_t segments_read = 0;
   size_t segments_written = 0;
+  // On success: every path the commit set, as the new tree has it (files
+  // with their pack location, appends with their chunks), and the segments
+  // it wrote (name -> stored bytes), so a mount updates its copy of the tree
+  // without reading it back.
+  std::vector<IndexEntry> changed;
+  std::vector<std::pair<std::string, std::string>> written_segments;
 };
 
 // Commits `input` on top of `base` (nullptr: the workspace has no root yet).

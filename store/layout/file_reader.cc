@@ -9,8 +9,15 @@
 namespace ccfs {
 
 Status TreeFileReader::PackIndex(const std::string& pack, const TarIndex** out) {
-  auto it = pack_indexes_.find(pack);
-  if (it == pack_indexes_.end()) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pack_indexes_.find(pack);
+    if (it != pack_indexes_.end()) {
+      *out = &it->second;
+      return Status::OK();
+    }
+  }
+  {
     const std::string key = PackKey(workspace_, pack);
     ObjectInfo info;
     CCFS_RETURN_IF_ERROR(store_.Head(key, &info));
@@ -28,9 +35,9 @@ Status TreeFileReader::PackIndex(const std::string& pack, const TarIndex** out) 
     TarIndex index;
     Status s = ReadSeekableIndex(info.size, fetch, &index);
     if (!s.ok()) return s.Annotate("pack " + pack);
-    it = pack_indexes_.emplace(pack, std::move(index)).first;
+    std::lock_guard<std::mutex> lock(mu_);
+    *out = &pack_indexes_.emplace(pack, std::move(index)).first->second;
   }
-  *out = &it->second;
   return Status::OK();
 }
 

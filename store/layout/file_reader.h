@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <mutex>
 #include <string>
 
 #include "store/archive/tar_index.h"
@@ -13,6 +14,7 @@
 
 namespace ccfs {
 
+// Thread-safe.
 class TreeFileReader {
  public:
   TreeFileReader(ObjectStore& store, std::string workspace)
@@ -23,11 +25,16 @@ class TreeFileReader {
   Status Read(const IndexEntry& e, uint64_t offset, uint64_t length, const ByteSink& sink);
 
  private:
+  // The pack's seekable index, fetched once. The pointer stays valid for the
+  // reader's life (std::map nodes do not move).
   Status PackIndex(const std::string& pack, const TarIndex** out);
 
   ObjectStore& store_;
   std::string workspace_;
-  std::map<std::string, TarIndex> pack_indexes_;  // packs never change
+  // Reads run on several threads (a mount's hydration); two fetching the
+  // same pack's index at once is harmless, the first one kept.
+  std::mutex mu_;
+  std::map<std::string, TarIndex> pack_indexes_;  // GUARDED_BY(mu_); packs never change
 };
 
 }  // namespace ccfs
