@@ -74,10 +74,9 @@ void RegisterUpgrade(CLI::App& app, CommandContext& ctx) {
               << "  copied inside the store: " << HumanBytes(r.bytes_copied)
               << ", downloaded: " << HumanBytes(store->stats().bytes_received.load())
               << "\n"
-              // Mounts, push and pull do not read v2 yet: say so, so that
-              // nobody expects history of what they write.
-              << "  note: mount, push and pull still use the v1 objects; ccfs log, diff, "
-                 "restore, gc and export use v2\n";
+              // What still writes v1 would not be seen: say so.
+              << "  mount, exec, pull and cat now use the v2 tree; push onto it is refused "
+                 "until push writes v2\n";
   });
 }
 

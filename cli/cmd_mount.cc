@@ -143,14 +143,22 @@ void PrintFlushOutcome(const std::string& what, const nlohmann::json& j) {
     std::cerr << "ccfs " << what << ": nothing to flush\n";
     return;
   }
-  std::cerr << "ccfs " << what << ": flushed";
-  if (r.value("tarball_written", false)) {
-    std::cerr << " tarball (" << r.value("tarball_entries", 0) << " entries, "
-              << r.value("tarball_bytes", 0) << " bytes)";
+  if (const uint64_t gen = r.value("generation", uint64_t{0}); gen != 0) {
+    // Layout v2: one commit.
+    std::cerr << "ccfs " << what << ": committed generation " << gen << " ("
+              << r.value("entries_rewritten", 0) << " files packed, "
+              << r.value("transcripts_uploaded", 0) << " appended, " << r.value("bytes_uploaded", 0)
+              << " bytes up)\n";
+  } else {
+    std::cerr << "ccfs " << what << ": flushed";
+    if (r.value("tarball_written", false)) {
+      std::cerr << " tarball (" << r.value("tarball_entries", 0) << " entries, "
+                << r.value("tarball_bytes", 0) << " bytes)";
+    }
+    std::cerr << ", " << r.value("transcripts_uploaded", 0) << " transcripts up, "
+              << r.value("transcripts_deleted", 0) << " deleted; ETag "
+              << r.value("new_etag", std::string()) << "\n";
   }
-  std::cerr << ", " << r.value("transcripts_uploaded", 0) << " transcripts up, "
-            << r.value("transcripts_deleted", 0) << " deleted; ETag "
-            << r.value("new_etag", std::string()) << "\n";
   for (const auto& skipped : r.value("skipped", nlohmann::json::array())) {
     std::cerr << "ccfs " << what << ": not stored: " << skipped.get<std::string>() << "\n";
   }

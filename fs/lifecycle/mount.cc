@@ -62,6 +62,7 @@ nlohmann::json ReportJson(const FlushReport& r) {
           {"clean_after", r.clean_after},
           {"seconds", r.seconds},
           {"merge_rounds", r.merge_rounds},
+          {"generation", r.generation},
           {"merged", MergedJson(r)},
           {"conflicts", ConflictsJson(r)}};
 }
