@@ -74,9 +74,7 @@ void RegisterUpgrade(CLI::App& app, CommandContext& ctx) {
               << "  copied inside the store: " << HumanBytes(r.bytes_copied)
               << ", downloaded: " << HumanBytes(store->stats().bytes_received.load())
               << "\n"
-              // What still writes v1 would not be seen: say so.
-              << "  mount, exec, pull and cat now use the v2 tree; push onto it is refused "
-                 "until push writes v2\n";
+              << "  mount, exec, push, pull and cat now use the v2 tree\n";
   });
 }
 

@@ -27,6 +27,7 @@
 #include "store/objects/condition_probe.h"
 #include "store/objects/local_file.h"
 #include "store/workspace/lease.h"
+#include "store/workspace/push_v2.h"
 #include "store/workspace/transcript_modes.h"
 #include "store/workspace/workspace_layout.h"
 
@@ -115,21 +116,6 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) return Status::FromErrno("push: " + dir, errno);
   if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("push: " + dir + " is not a directory");
-  {
-    CurrentRoot root;
-    bool v2 = false;
-    CCFS_RETURN_IF_ERROR(FindRoot(store, workspace, &root, &v2).Annotate("push"));
-    if (v2) {
-      // A v1 push would write objects the v2 tree no longer reads: refused
-      // rather than reported as stored.
-      return Status::NotSupported(
-          "push: workspace '" + workspace + "' is in layout v2 (generation " +
-          std::to_string(root.root.generation) +
-          "), which push does not write yet; mount it and copy the files in, or push to "
-          "another workspace name");
-    }
-  }
-
   // Conditional writes are what keep a push from overwriting another
   // writer: refuse a store that ignores them (store/objects/condition_probe.h).
   CCFS_RETURN_IF_ERROR(EnsureConditionalWrites(store, workspace));
@@ -153,6 +139,13 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
     lease.emplace(std::move(taken).value());
     keeper.emplace(&*lease);
   }
+
+  // A layout-v2 workspace takes the push as its next generation (a v1 push
+  // would write objects its tree no longer reads).
+  CurrentRoot root;
+  bool v2 = false;
+  CCFS_RETURN_IF_ERROR(FindRoot(store, workspace, &root, &v2).Annotate("push"));
+  if (v2) return PushV2(store, dir, workspace, root, opts, result);
 
   PutOptions tar_put;
   CCFS_RETURN_IF_ERROR(TarballPrecondition(store, workspace, opts, &tar_put));

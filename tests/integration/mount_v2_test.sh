@@ -10,7 +10,10 @@
 # - two mounts writing at once merge (both changes kept, a conflict copy for
 #   the file both changed);
 # - a SIGKILLed mount's fsync'd change survives the remount and its flush;
-# - `ccfs log` lists the generations and `ccfs export` equals the last tree.
+# - `ccfs log` lists the generations and `ccfs export` equals the last tree;
+# - `ccfs push` onto the v2 workspace commits the next generation (a stale
+#   --if-match is refused), and `pull`, `cat` and a mount show it, with the
+#   transcripts' mtimes as they were on the pushing machine.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mount_lib.sh"
 require_s3
@@ -143,4 +146,28 @@ check "umount after the crash" timeout 120 "$CCFS" umount "$w3"
 check "export" "$CCFS" export "$WS" "$T/out.tar.gz" --store "$STORE"
 mkdir "$T/x" && tar xzf "$T/out.tar.gz" -C "$T/x"
 check "export equals the last mount" diff -r "$T/expect3" "$T/x"
+
+# Push onto v2.
+cp -a "$T/expect3" "$T/p"
+echo pushed >"$T/p/pushed.txt"
+rm "$T/p/a.txt"
+t=$(cd "$T/p" && find projects -name '*.jsonl' | sort | sed -n 2p)
+touch -d '2026-01-02 03:04:05' "$T/p/$t"
+"$CCFS" push "$T/p" "$WS" --store "$STORE" >"$T/push.out" 2>&1 && fail "push over v2 without --if-match succeeded"
+grep -q "already exists" "$T/push.out" || fail "refused push says: $(cat "$T/push.out")"
+"$CCFS" push "$T/p" "$WS" --store "$STORE" --if-match 0123 >/dev/null 2>&1 &&
+  fail "push with a stale --if-match succeeded"
+rootetag=$(grep -o 'root ETag [^ )]*' "$T/push.out" | head -1 | cut -d' ' -f3 | tr -d ';')
+[[ -n $rootetag ]] || fail "no root ETag in: $(cat "$T/push.out")"
+check "push --if-match onto v2" "$CCFS" push "$T/p" "$WS" --store "$STORE" --if-match "$rootetag" >/dev/null
+check "pull of v2" "$CCFS" pull "$WS" "$T/pulled" --store "$STORE" >/dev/null
+check "pulled equals the pushed tree" diff -r "$T/p" "$T/pulled"
+[[ $("$CCFS" cat "$WS" pushed.txt --store "$STORE") == pushed ]] || fail "ccfs cat of a v2 file"
+w4=$T/w4
+do_mount "$WS" "$w4" --hydrate lazy
+check "mount after push equals the pushed tree" diff -r "$T/p" "$w4"
+[[ $(stat -c %Y "$w4/$t") == $(stat -c %Y "$T/p/$t") ]] ||
+  fail "transcript mtime $(stat -c %Y "$w4/$t") on the mount, $(stat -c %Y "$T/p/$t") pushed"
+[[ $(stat -c %Y "$T/pulled/$t") == $(stat -c %Y "$T/p/$t") ]] || fail "transcript mtime lost by pull"
+check "umount after push" timeout 120 "$CCFS" umount "$w4"
 echo "PASS"
