@@ -22,7 +22,8 @@ LE, GE = "<=", ">="
 
 # id, figure, unit, ccfs key, peer key, peer, target (op, value) on the ratio or
 # (for "abs") on the ccfs value itself, sizes the target is stated for (None: all),
-# and whether a bigger value is better (throughput) for the chart.
+# and whether a bigger value is better (throughput) for the chart. A target may
+# also be a dict of size -> target.
 ROWS = [
     ("1", "mount -> first read", "s", "first_read", "first_read", "GET + tar xzf", (LE, 0.02), {"large"}, False),
     ("1", "mount -> first read", "s", "first_read", "first_read_archivemount", "GET + archivemount", None, None,
@@ -41,6 +42,12 @@ ROWS = [
     ("6", "O_APPEND p99, sync on", "us", "sync_append_p99_us", "sync_append_p99_us", "sync off", None, None, False),
     ("7", "peak RSS (VmHWM)", "MB", "rss_mb", "rss_mb", "archivemount", ("abs", LE, 150.0), {"large"}, False),
     ("7", "metadata bytes per file", "B", "meta_bytes_per_file", None, None, None, None, False),
+    # Bytes moved (up + down) by one agent turn, % of the stored bytes; the
+    # targets are issue 12's for layout v2 (2% medium, 0.5% large).
+    ("8", "turn bytes, cold cache", "% stored", "turn_cold_pct", "turn_cold_pct", "GET+tar+PUT",
+     {"medium": ("abs", LE, 2.0), "large": ("abs", LE, 0.5)}, None, False),
+    ("8", "turn bytes, stale cache", "% stored", "turn_stale_pct", "turn_stale_pct", "GET+tar+PUT",
+     {"medium": ("abs", LE, 2.0), "large": ("abs", LE, 0.5)}, None, False),
 ]
 
 
@@ -107,6 +114,8 @@ def build_figures(samples, sizes, sync_measured):
             c = statistics.median(cs) if cs else None
             p = statistics.median(ps) if ps else None
             ratio = c / p if c is not None and p else None
+            if isinstance(target, dict):  # a target per size
+                target = target.get(size)
             applies = target is not None and (target_sizes is None or size in target_sizes)
             figures.append({
                 "figure": fid, "name": name, "size": size, "unit": unit,
