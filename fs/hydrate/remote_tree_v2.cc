@@ -75,12 +75,7 @@ std::string V2VersionTag(const std::string& root_etag) {
 
 bool IsV2VersionTag(const std::string& tag) { return tag.rfind(kTagPrefix, 0) == 0; }
 
-std::string V2FileTag(const IndexEntry& e) {
-  std::string key =
-      std::to_string(e.size) + "|" + e.pack + "@" + std::to_string(e.pack_data_offset);
-  for (const ChunkRef& c : e.chunks) key += "|" + c.name + ":" + std::to_string(c.size);
-  return "v2c:" + ObjectNameOf(key).substr(0, 32);
-}
+std::string V2FileTag(const IndexEntry& e) { return EntryBytesTag(e); }
 
 std::shared_ptr<const TarballVersion> MakeV2Version(std::shared_ptr<const V2Tree> tree,
                                                     std::vector<BaseTranscript>* transcripts) {

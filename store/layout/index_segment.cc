@@ -249,4 +249,11 @@ std::vector<IndexSegment> SplitIntoSegments(const std::vector<IndexEntry>& sorte
   return out;
 }
 
+std::string EntryBytesTag(const IndexEntry& e) {
+  std::string key =
+      std::to_string(e.size) + "|" + e.pack + "@" + std::to_string(e.pack_data_offset);
+  for (const ChunkRef& c : e.chunks) key += "|" + c.name + ":" + std::to_string(c.size);
+  return "v2c:" + ObjectNameOf(key).substr(0, 32);
+}
+
 }  // namespace ccfs

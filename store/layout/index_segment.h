@@ -66,6 +66,12 @@ std::string EncodeSegmentText(const IndexSegment& segment);
 // the first bad line; NotSupported for a newer format.
 Result<IndexSegment> DecodeSegmentText(std::string_view text);
 
+// A short tag naming where a regular file's bytes are (size, pack member or
+// chunk list): two entries with the same tag hold the same bytes, and a
+// commit that leaves a file alone leaves its tag alone. Readers use it as a
+// v1 transcript object's ETag is used: to see that a file changed.
+std::string EntryBytesTag(const IndexEntry& e);
+
 // The name of an immutable object with these bytes (lower-case SHA-256 hex).
 std::string ObjectNameOf(std::string_view bytes);
 
