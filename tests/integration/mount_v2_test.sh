@@ -13,7 +13,8 @@
 # - `ccfs log` lists the generations and `ccfs export` equals the last tree;
 # - `ccfs push` onto the v2 workspace commits the next generation (a stale
 #   --if-match is refused), and `pull`, `cat` and a mount show it, with the
-#   transcripts' mtimes as they were on the pushing machine.
+#   transcripts' mtimes as they were on the pushing machine; `ccfs sessions
+#   --workspace` reads the same sessions from the v2 store.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mount_lib.sh"
 require_s3
@@ -170,4 +171,15 @@ check "mount after push equals the pushed tree" diff -r "$T/p" "$w4"
   fail "transcript mtime $(stat -c %Y "$w4/$t") on the mount, $(stat -c %Y "$T/p/$t") pushed"
 [[ $(stat -c %Y "$T/pulled/$t") == $(stat -c %Y "$T/p/$t") ]] || fail "transcript mtime lost by pull"
 check "umount after push" timeout 120 "$CCFS" umount "$w4"
+
+# `ccfs sessions` straight from the v2 store sees what the pushed dir has.
+sessions() { python3 -c '
+import json, sys
+for s in sorted(json.load(sys.stdin), key=lambda s: s["session_id"]):
+    print(s["session_id"], s["lines"], s["messages"], s["tokens"])'; }
+"$CCFS" sessions ls --json --store "$STORE" --workspace "$WS" 2>"$T/ss.err" | sessions >"$T/ss.store" ||
+  fail "sessions ls --workspace on v2: $(cat "$T/ss.err")"
+"$CCFS" sessions ls --json --dir "$T/p" 2>/dev/null | sessions >"$T/ss.dir" || fail "sessions ls --dir"
+[[ -s $T/ss.dir ]] || fail "no sessions in the pushed tree"
+check "sessions from the v2 store equal those of the pushed dir" diff "$T/ss.dir" "$T/ss.store"
 echo "PASS"
