@@ -30,6 +30,15 @@ Result<UniqueFd> CreateTemp(const std::string& path) {
 
 }  // namespace
 
+void Hydrator::IncludeMember(std::vector<MemberRef>* members, MemberRef self) {
+  for (const MemberRef& m : *members) {
+    if (m.ino == self.ino) return;
+  }
+  members->push_back(self);
+  std::sort(members->begin(), members->end(),
+            [](const MemberRef& a, const MemberRef& b) { return a.entry < b.entry; });
+}
+
 Hydrator::Hydrator(ObjectStore* store, std::string workspace, InodeTable* table,
                    ContentCache* content, BaseVersion* base, BlockCache* blocks)
     : store_(store),
@@ -292,14 +301,7 @@ Status Hydrator::FetchV2PackMember(const NodeInfo& n, const IndexEntry& e) {
   std::vector<MemberRef> members = base->v2 != nullptr
                                        ? PackMembersInBlocks(*base, e.pack, *pv, first, last)
                                        : std::vector<MemberRef>{};
-  const size_t self = static_cast<size_t>(member - pv->index.entries.data());
-  bool listed = false;
-  for (const MemberRef& m : members) listed |= m.ino == n.ino;
-  if (!listed) {
-    members.push_back(MemberRef{self, n.ino});
-    std::sort(members.begin(), members.end(),
-              [](const MemberRef& a, const MemberRef& b) { return a.entry < b.entry; });
-  }
+  IncludeMember(&members, MemberRef{static_cast<size_t>(member - pv->index.entries.data()), n.ino});
   CCFS_RETURN_IF_ERROR(FillMembers(*pv, PackKey(workspace_, e.pack), first, last, members, n.ino,
                                    &stats_.streamed_files, nullptr));
   NodeInfo now;
@@ -360,14 +362,8 @@ Status Hydrator::FetchTarballMember(const NodeInfo& n) {
     return Status::Corruption("tarball index does not cover the member's data");
   }
   std::vector<MemberRef> members = MembersInBlocks(*version, first, last);
-  size_t self = static_cast<size_t>(entry - version->index.entries.data());
-  bool listed = false;
-  for (const MemberRef& m : members) listed |= m.ino == n.ino;
-  if (!listed) {
-    members.push_back(MemberRef{self, n.ino});
-    std::sort(members.begin(), members.end(),
-              [](const MemberRef& a, const MemberRef& b) { return a.entry < b.entry; });
-  }
+  IncludeMember(&members,
+                MemberRef{static_cast<size_t>(entry - version->index.entries.data()), n.ino});
   CCFS_RETURN_IF_ERROR(FillMembers(*version, TarballKey(workspace_), first, last, members, n.ino,
                                    &stats_.streamed_files, nullptr));
   NodeInfo now;

@@ -82,6 +82,8 @@ class Hydrator {
   // Claims `ino` for a state change; returns false if another claim is in
   // flight (then waits for it to finish when `wait` is set).
   bool TryClaim(uint64_t ino, bool wait);
+  // Adds the member asked for to the neighbours a fetch fills (archive order).
+  static void IncludeMember(std::vector<MemberRef>* members, MemberRef self);
   void Release(uint64_t ino);
   int Fetch(const NodeInfo& node);
   Status FetchTarballMember(const NodeInfo& node);

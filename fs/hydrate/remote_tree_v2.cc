@@ -6,9 +6,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "store/archive/seekable_tar_reader.h"
 #include "store/archive/tar_sanitize.h"
 #include "store/base/unique_fd.h"
+#include "store/layout/file_reader.h"
 #include "store/layout/tree_reader.h"
 
 namespace ccfs {
@@ -140,23 +140,10 @@ Status LoadV2Tree(ObjectStore& store, const std::string& workspace, const CacheD
 
 Status LoadPackVersion(ObjectStore& store, const std::string& workspace, const std::string& pack,
                        std::shared_ptr<const TarballVersion>* out) {
-  const std::string key = PackKey(workspace, pack);
-  ObjectInfo info;
-  CCFS_RETURN_IF_ERROR(store.Head(key, &info).Annotate("pack " + pack));
-  RangeFetcher fetch = [&](uint64_t offset, uint64_t length, std::string* got) {
-    GetOptions opts;
-    opts.range = ByteRange{offset, length};
-    return store.Get(
-        key, opts,
-        [got](const char* data, size_t len) {
-          got->append(data, len);
-          return Status::OK();
-        },
-        nullptr);
-  };
   TarIndex index;
-  CCFS_RETURN_IF_ERROR(ReadSeekableIndex(info.size, fetch, &index).Annotate("pack " + pack));
-  *out = TarballVersion::Make("", info.size, /*seekable=*/true, std::move(index));
+  uint64_t size = 0;
+  CCFS_RETURN_IF_ERROR(ReadPackIndex(store, workspace, pack, &index, &size));
+  *out = TarballVersion::Make("", size, /*seekable=*/true, std::move(index));
   return Status::OK();
 }
 

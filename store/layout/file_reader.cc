@@ -8,6 +8,29 @@
 
 namespace ccfs {
 
+RangeFetcher ObjectRangeFetcher(ObjectStore& store, std::string key, std::string if_match) {
+  return [&store, key = std::move(key), if_match = std::move(if_match)](
+             uint64_t offset, uint64_t length, std::string* got) {
+    GetOptions opts;
+    opts.range = ByteRange{offset, length};
+    opts.if_match = if_match;
+    std::string bytes;
+    Status s = GetToString(store, key, opts, &bytes, nullptr);
+    got->append(bytes);
+    return s;
+  };
+}
+
+Status ReadPackIndex(ObjectStore& store, const std::string& workspace, const std::string& pack,
+                     TarIndex* index, uint64_t* size) {
+  const std::string key = PackKey(workspace, pack);
+  ObjectInfo info;
+  CCFS_RETURN_IF_ERROR(store.Head(key, &info).Annotate("pack " + pack));
+  if (size != nullptr) *size = info.size;
+  return ReadSeekableIndex(info.size, ObjectRangeFetcher(store, key), index)
+      .Annotate("pack " + pack);
+}
+
 Status TreeFileReader::PackIndex(const std::string& pack, const TarIndex** out) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -18,23 +41,8 @@ Status TreeFileReader::PackIndex(const std::string& pack, const TarIndex** out) 
     }
   }
   {
-    const std::string key = PackKey(workspace_, pack);
-    ObjectInfo info;
-    CCFS_RETURN_IF_ERROR(store_.Head(key, &info));
-    RangeFetcher fetch = [&](uint64_t offset, uint64_t length, std::string* got) {
-      GetOptions opts;
-      opts.range = ByteRange{offset, length};
-      return store_.Get(
-          key, opts,
-          [got](const char* data, size_t len) {
-            got->append(data, len);
-            return Status::OK();
-          },
-          nullptr);
-    };
     TarIndex index;
-    Status s = ReadSeekableIndex(info.size, fetch, &index);
-    if (!s.ok()) return s.Annotate("pack " + pack);
+    CCFS_RETURN_IF_ERROR(ReadPackIndex(store_, workspace_, pack, &index));
     std::lock_guard<std::mutex> lock(mu_);
     *out = &pack_indexes_.emplace(pack, std::move(index)).first->second;
   }
@@ -54,18 +62,7 @@ Status TreeFileReader::Read(const IndexEntry& e, uint64_t offset, uint64_t lengt
     return Status::Corruption("pack " + e.pack + " has no member " + e.path + " of " +
                               std::to_string(e.size) + " bytes where the index says");
   }
-  const std::string key = PackKey(workspace_, e.pack);
-  RangeFetcher fetch = [&](uint64_t off, uint64_t len, std::string* got) {
-    GetOptions opts;
-    opts.range = ByteRange{off, len};
-    return store_.Get(
-        key, opts,
-        [got](const char* data, size_t n) {
-          got->append(data, n);
-          return Status::OK();
-        },
-        nullptr);
-  };
+  const RangeFetcher fetch = ObjectRangeFetcher(store_, PackKey(workspace_, e.pack));
   return ReadMemberRange(*index, *member, offset, length, fetch, sink);
 }
 

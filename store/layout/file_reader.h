@@ -7,12 +7,22 @@
 #include <mutex>
 #include <string>
 
+#include "store/archive/seekable_tar_reader.h"
 #include "store/archive/tar_index.h"
 #include "store/base/status.h"
 #include "store/layout/index_segment.h"
 #include "store/objects/object_store.h"
 
 namespace ccfs {
+
+// Ranged GETs of object `key` (If-Match `if_match` unless ""), for the
+// seekable tar.gz reader (store/archive/seekable_tar_reader.h).
+RangeFetcher ObjectRangeFetcher(ObjectStore& store, std::string key, std::string if_match = "");
+
+// The seekable index of pack `pack` (a HEAD for its size, then the trailer
+// and index by range). *size gets the pack's size when not null.
+Status ReadPackIndex(ObjectStore& store, const std::string& workspace, const std::string& pack,
+                     TarIndex* index, uint64_t* size = nullptr);
 
 // Thread-safe.
 class TreeFileReader {

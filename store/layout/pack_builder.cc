@@ -54,4 +54,21 @@ Status BuildPack(const std::string& out_path, const std::vector<PackFile>& files
   return Status::OK();
 }
 
+IndexEntry EntryFromPackMember(const TarEntry& t, const std::string& pack) {
+  IndexEntry e;
+  e.path = t.path;
+  e.type = t.type;
+  e.mode = t.mode;
+  e.mtime_ns = t.mtime * 1000000000;
+  e.link_target = t.link_target;
+  if (t.type == EntryType::kFile) {
+    e.size = t.size;
+    if (t.size > 0) {
+      e.pack = pack;
+      e.pack_data_offset = t.data_offset;
+    }
+  }
+  return e;
+}
+
 }  // namespace ccfs

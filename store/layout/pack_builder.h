@@ -30,6 +30,10 @@ struct BuiltPack {
   std::vector<IndexEntry> entries;
 };
 
+// The index entry of member `t` of pack `pack` (a file's bytes stay where
+// they are in the pack; an empty file has no location).
+IndexEntry EntryFromPackMember(const TarEntry& t, const std::string& pack);
+
 // Writes `files` (regular files with bytes; paths canonical and distinct)
 // into a new pack at `out_path`.
 Status BuildPack(const std::string& out_path, const std::vector<PackFile>& files, BuiltPack* out);

@@ -5,6 +5,8 @@
 #include "store/archive/seekable_tar_reader.h"
 #include "store/base/clock.h"
 #include "store/base/content_hash.h"
+#include "store/layout/file_reader.h"
+#include "store/layout/pack_builder.h"
 #include "store/layout/root_store.h"
 #include "store/layout/segment_plan.h"
 #include "store/workspace/transcript_modes.h"
@@ -44,18 +46,8 @@ Status AdoptV1(ObjectStore& store, const std::string& workspace, const RootWrite
   Status head = store.Head(TarballKey(workspace), &tarball);
   if (head.ok()) {
     const std::string key = TarballKey(workspace);
-    RangeFetcher fetch = [&](uint64_t offset, uint64_t length, std::string* out) {
-      GetOptions opts;
-      opts.range = ByteRange{offset, length};
-      opts.if_match = tarball.etag;  // the index and the copy are of one version
-      return store.Get(
-          key, opts,
-          [out](const char* data, size_t len) {
-            out->append(data, len);
-            return Status::OK();
-          },
-          nullptr);
-    };
+    // The index and the copy are of one version.
+    const RangeFetcher fetch = ObjectRangeFetcher(store, key, tarball.etag);
     TarIndex index;
     Status read = ReadSeekableIndex(tarball.size, fetch, &index);
     if (read.IsNotFound()) {
@@ -68,21 +60,8 @@ Status AdoptV1(ObjectStore& store, const std::string& workspace, const RootWrite
     CCFS_RETURN_IF_ERROR(CopyOnce(store, key, PackKey(workspace, pack)));
     report->bytes_copied += tarball.size;
     for (const TarEntry& t : index.entries) {
-      IndexEntry e;
-      e.path = t.path;
-      e.type = t.type;
-      e.mode = t.mode;
-      e.mtime_ns = t.mtime * 1000000000;
-      e.link_target = t.link_target;
-      if (t.type == EntryType::kFile) {
-        e.size = t.size;
-        if (t.size > 0) {
-          e.pack = pack;
-          e.pack_data_offset = t.data_offset;
-        }
-        ++report->files;
-      }
-      changes.push_back({e.path, std::move(e)});
+      if (t.type == EntryType::kFile) ++report->files;
+      changes.push_back({t.path, EntryFromPackMember(t, pack)});
     }
   } else if (!head.IsNotFound()) {
     return head;

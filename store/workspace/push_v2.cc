@@ -78,25 +78,12 @@ Status PushV2(ObjectStore& store, const std::string& dir, const std::string& wor
   CommitInput input;
   std::set<std::string> paths;
   for (const TarEntry& t : index.entries) {
-    IndexEntry e;
-    e.path = t.path;
-    e.type = t.type;
-    e.mode = t.mode;
-    e.mtime_ns = t.mtime * 1000000000;
-    e.link_target = t.link_target;
-    if (t.type == EntryType::kFile) {
-      e.size = t.size;
-      if (t.size > 0) {
-        e.pack = pack;
-        e.pack_data_offset = t.data_offset;
-      }
-      if (IsTranscriptPath(t.path)) {
-        ++result->transcripts_uploaded;
-        result->transcript_bytes += t.size;
-      }
+    if (t.type == EntryType::kFile && IsTranscriptPath(t.path)) {
+      ++result->transcripts_uploaded;
+      result->transcript_bytes += t.size;
     }
-    paths.insert(e.path);
-    input.entries.push_back(std::move(e));
+    paths.insert(t.path);
+    input.entries.push_back(EntryFromPackMember(t, pack));
   }
   for (const SegmentRef& ref : current.root.segments) {
     IndexSegment seg;
