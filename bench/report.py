@@ -48,6 +48,11 @@ ROWS = [
      {"medium": ("abs", LE, 2.0), "large": ("abs", LE, 0.5)}, None, False),
     ("8", "turn bytes, stale cache", "% stored", "turn_stale_pct", "turn_stale_pct", "GET+tar+PUT",
      {"medium": ("abs", LE, 2.0), "large": ("abs", LE, 0.5)}, None, False),
+    # The same turn once the workspace is in layout v2 (`ccfs upgrade`).
+    ("8", "turn bytes v2, cold cache", "% stored", "turn_v2_cold_pct", "turn_v2_cold_pct",
+     "GET+tar+PUT", {"medium": ("abs", LE, 2.0), "large": ("abs", LE, 0.5)}, None, False),
+    ("8", "turn bytes v2, stale cache", "% stored", "turn_v2_stale_pct", "turn_v2_stale_pct",
+     "GET+tar+PUT", {"medium": ("abs", LE, 2.0), "large": ("abs", LE, 0.5)}, None, False),
 ]
 
 

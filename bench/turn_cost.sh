@@ -10,6 +10,9 @@
 #   turn_stale_pct  ccfs exec on a cache another machine's flush made stale
 #   turn_seed_pct   (peer) what ccfs replaces: GET the plain tar.gz, tar xzf,
 #                   the turn, tar czf, PUT
+# then, after `ccfs upgrade` moved the workspace to layout v2 (server-side
+# copies, not counted), the same two ccfs measurements again:
+#   turn_v2_cold_pct, turn_v2_stale_pct
 #
 #   bench/turn_cost.sh SIZE WS SRC WORKDIR STORE_BYTES PLAIN_KEY
 # WS is a workspace of its own (the turns change it); PLAIN_KEY the peer's
@@ -124,3 +127,17 @@ seed=$(moved)
 log "turn cost $size: cold $cold B, stale $stale B, seed's way $seed B, stored $store_bytes B"
 record "$size" 1 turn_cold_pct "$(pct "$cold")" "$(pct "$seed")"
 record "$size" 1 turn_stale_pct "$(pct "$stale")" "$(pct "$seed")"
+
+# Layout v2: the same workspace, upgraded in place.
+"$BENCH_CCFS" upgrade "$ws" --store "$BENCH_STORE" >/dev/null
+reset_counts
+ccfs_turn "$tc/cache-c"
+v2_cold=$(moved)
+"$BENCH_CCFS" exec "$ws" --store "$BENCH_STORE" --cache "$tc/cache-d" -- \
+  bash -c 'echo "# from another machine" >>"$CLAUDE_CONFIG_DIR/CLAUDE.md"' >/dev/null
+reset_counts
+ccfs_turn "$tc/cache-c"
+v2_stale=$(moved)
+log "turn cost $size, layout v2: cold $v2_cold B, stale $v2_stale B"
+record "$size" 1 turn_v2_cold_pct "$(pct "$v2_cold")" "$(pct "$seed")"
+record "$size" 1 turn_v2_stale_pct "$(pct "$v2_stale")" "$(pct "$seed")"

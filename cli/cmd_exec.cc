@@ -37,6 +37,7 @@ struct ExecArgs {
   std::string cache;
   std::string hydrate = "lazy";
   bool read_only = false;
+  std::string layout = "v1";
   int lease_ttl = kDefaultLeaseTtlSeconds;
   SyncFlags sync;
 };
@@ -98,6 +99,7 @@ int RunExec(ExecArgs& a) {
   options.read_only = a.read_only;
   options.hydrate = a.hydrate == "background" ? HydrateMode::kBackground : HydrateMode::kLazy;
   options.lease_ttl_seconds = a.read_only ? 0 : a.lease_ttl;
+  options.layout_v2 = a.layout == "v2";
   if (Status s = ApplySyncFlags(a.sync, &options); !s.ok()) return ReportError("exec", s);
   if (Status s = MakeDirs(options.cache_root, 0700); !s.ok()) return ReportError("exec", s);
   auto prepared = Mount::Prepare(std::move(store), options);
@@ -146,6 +148,10 @@ void RegisterExec(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--cache", args->cache,
                   "Cache dir (default ~/.cache/ccfs/<store-hash>/<workspace>)");
   cmd->add_flag("--read-only", args->read_only, "Mount read-only (nothing is flushed)");
+  cmd->add_option("--layout", args->layout,
+                  "v2: create a new workspace in layout v2, or move a v1 one to it (a workspace "
+                  "already in v2 is always mounted as v2)")
+      ->check(CLI::IsMember({"v1", "v2"}));
   cmd->add_option("--lease-ttl", args->lease_ttl,
                   "Seconds the workspace lease lasts unless renewed (tests; 0: take no lease)")
       ->group("");  // hidden

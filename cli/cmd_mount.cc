@@ -80,6 +80,7 @@ struct MountArgs {
   bool discard_local = false;
   bool allow_other = false;
   bool allow_non_empty = false;
+  std::string layout = "v1";
   int lease_ttl = kDefaultLeaseTtlSeconds;
   SyncFlags sync;
 };
@@ -142,14 +143,22 @@ void PrintFlushOutcome(const std::string& what, const nlohmann::json& j) {
     std::cerr << "ccfs " << what << ": nothing to flush\n";
     return;
   }
-  std::cerr << "ccfs " << what << ": flushed";
-  if (r.value("tarball_written", false)) {
-    std::cerr << " tarball (" << r.value("tarball_entries", 0) << " entries, "
-              << r.value("tarball_bytes", 0) << " bytes)";
+  if (const uint64_t gen = r.value("generation", uint64_t{0}); gen != 0) {
+    // Layout v2: one commit.
+    std::cerr << "ccfs " << what << ": committed generation " << gen << " ("
+              << r.value("entries_rewritten", 0) << " files packed, "
+              << r.value("transcripts_uploaded", 0) << " appended, " << r.value("bytes_uploaded", 0)
+              << " bytes up)\n";
+  } else {
+    std::cerr << "ccfs " << what << ": flushed";
+    if (r.value("tarball_written", false)) {
+      std::cerr << " tarball (" << r.value("tarball_entries", 0) << " entries, "
+                << r.value("tarball_bytes", 0) << " bytes)";
+    }
+    std::cerr << ", " << r.value("transcripts_uploaded", 0) << " transcripts up, "
+              << r.value("transcripts_deleted", 0) << " deleted; ETag "
+              << r.value("new_etag", std::string()) << "\n";
   }
-  std::cerr << ", " << r.value("transcripts_uploaded", 0) << " transcripts up, "
-            << r.value("transcripts_deleted", 0) << " deleted; ETag "
-            << r.value("new_etag", std::string()) << "\n";
   for (const auto& skipped : r.value("skipped", nlohmann::json::array())) {
     std::cerr << "ccfs " << what << ": not stored: " << skipped.get<std::string>() << "\n";
   }
@@ -169,6 +178,7 @@ int RunMountCommand(MountArgs& a) {
   options.hydrate = a.hydrate == "lazy" ? HydrateMode::kLazy : HydrateMode::kBackground;
   options.discard_local = a.discard_local;
   options.allow_other = a.allow_other;
+  options.layout_v2 = a.layout == "v2";
   options.lease_ttl_seconds = a.read_only ? 0 : a.lease_ttl;
   if (Status s = ApplySyncFlags(a.sync, &options); !s.ok()) return ReportError("mount", s);
   // A refused mount leaves no cache behind that it created itself.
@@ -377,6 +387,10 @@ void RegisterMount(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--lease-ttl", args->lease_ttl,
                   "Seconds the workspace lease lasts unless renewed (tests; 0: take no lease)")
       ->group("");  // hidden
+  cmd->add_option("--layout", args->layout,
+                  "v2: create a new workspace in layout v2, or move a v1 one to it (a workspace "
+                  "already in v2 is always mounted as v2)")
+      ->check(CLI::IsMember({"v1", "v2"}));
   AddSyncFlags(cmd, &args->sync);
   AddStoreFlags(cmd, &args->store);
   cmd->callback(WithMountAll(cmd, &args->store, ctx,

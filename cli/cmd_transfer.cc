@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "store/layout/root_store.h"
 #include "store/workspace/workspace.h"
 
 namespace ccfs::cli {
@@ -14,20 +15,6 @@ namespace {
 
 void PrintSkipped(const std::vector<SkippedEntry>& skipped) {
   for (const auto& s : skipped) std::cerr << "  skipped " << s.path << ": " << s.reason << "\n";
-}
-
-std::string HumanBytes(uint64_t b) {
-  char buf[32];
-  if (b >= (1ull << 30)) {
-    std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(b) / (1ull << 30));
-  } else if (b >= (1ull << 20)) {
-    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(b) / (1ull << 20));
-  } else if (b >= 1024) {
-    std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(b) / 1024);
-  } else {
-    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
-  }
-  return buf;
 }
 
 }  // namespace
@@ -149,22 +136,45 @@ void RegisterLs(CLI::App& app, CommandContext& ctx) {
       ctx.exit_code = ReportError("ls", s);
       return;
     }
+    // Layout v2: the current root's generation (0: none). Read here rather
+    // than in ListWorkspaces, whose other callers (the all-workspaces view)
+    // list often and do not read v2 yet. A root that cannot be decoded is
+    // reported, not fatal, so that it does not hide the other workspaces.
+    std::vector<uint64_t> generations(list.size(), 0);
+    std::vector<std::string> problems(list.size());
+    for (size_t i = 0; i < list.size(); ++i) {
+      CurrentRoot root;
+      Status r = ReadRoot(*store, list[i].name, &root);
+      if (r.ok()) {
+        generations[i] = root.root.generation;
+      } else if (r.IsCorruption() || r.IsNotSupported()) {
+        problems[i] = r.ToString();
+        std::cerr << "ccfs ls: " << list[i].name << ": " << problems[i] << "\n";
+      } else if (!r.IsNotFound()) {
+        ctx.exit_code = ReportError("ls", r);
+        return;
+      }
+    }
     if (args->json) {
       nlohmann::json j = nlohmann::json::array();
-      for (const auto& w : list) {
+      for (size_t i = 0; i < list.size(); ++i) {
+        const WorkspaceInfo& w = list[i];
         j.push_back({{"workspace", w.name},
                      {"etag", w.tarball_etag},
                      {"tarball_bytes", w.tarball_bytes},
                      {"modified", w.mtime_unix},
                      {"transcripts", w.transcripts},
-                     {"transcript_bytes", w.transcript_bytes}});
+                     {"transcript_bytes", w.transcript_bytes},
+                     {"v2_generation", generations[i]}});
+        if (!problems[i].empty()) j.back()["v2_problem"] = problems[i];
       }
       std::cout << j.dump(2) << "\n";
       return;
     }
-    std::printf("%-24s %-34s %10s %11s %10s  %s\n", "WORKSPACE", "ETAG", "TARBALL", "TRANSCRIPTS",
-                "T.BYTES", "MODIFIED (UTC)");
-    for (const auto& w : list) {
+    std::printf("%-24s %-34s %10s %11s %10s  %-19s  %s\n", "WORKSPACE", "ETAG", "TARBALL",
+                "TRANSCRIPTS", "T.BYTES", "MODIFIED (UTC)", "LAYOUT");
+    for (size_t i = 0; i < list.size(); ++i) {
+      const WorkspaceInfo& w = list[i];
       char when[32] = "-";
       if (w.mtime_unix > 0) {
         std::time_t t = w.mtime_unix;
@@ -172,10 +182,16 @@ void RegisterLs(CLI::App& app, CommandContext& ctx) {
         gmtime_r(&t, &tm);
         std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
       }
-      std::printf("%-24s %-34s %10s %11zu %10s  %s\n", w.name.c_str(),
+      std::string layout = "v1";
+      if (generations[i] > 0) {
+        layout = "v2 gen " + std::to_string(generations[i]);
+      } else if (!problems[i].empty()) {
+        layout = "v2 (unreadable root)";
+      }
+      std::printf("%-24s %-34s %10s %11zu %10s  %-19s  %s\n", w.name.c_str(),
                   w.has_tarball ? w.tarball_etag.c_str() : "(no tarball)",
                   HumanBytes(w.tarball_bytes).c_str(), w.transcripts,
-                  HumanBytes(w.transcript_bytes).c_str(), when);
+                  HumanBytes(w.transcript_bytes).c_str(), when, layout.c_str());
     }
   });
 }

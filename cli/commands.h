@@ -5,6 +5,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -35,6 +36,9 @@ std::unique_ptr<ObjectStore> OpenStoreOrReport(const StoreFlags& flags);
 // Prints "ccfs <what>: <status>" to stderr and returns the exit code for it.
 int ReportError(const std::string& what, const Status& s);
 
+// "1.5 MiB" style sizes for human-readable output.
+std::string HumanBytes(uint64_t b);
+
 // Before mounting at the absolute path `mp`: detaches a stale mount a crashed
 // daemon left there (saying so), and checks it is a directory that no ccfs
 // process serves yet and that is empty (a mount would hide its files until
@@ -55,5 +59,8 @@ void RegisterStatus(CLI::App& app, CommandContext& ctx);
 void RegisterExec(CLI::App& app, CommandContext& ctx);
 // `ccfs sessions ls|show|grep` (cli/cmd_sessions.cc).
 void RegisterSessions(CLI::App& app, CommandContext& ctx);
+// Layout-v2 history: `ccfs upgrade|log|diff|restore|gc|export`
+// (cli/cmd_history.cc).
+void RegisterHistory(CLI::App& app, CommandContext& ctx);
 
 }  // namespace ccfs::cli

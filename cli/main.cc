@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   ccfs::cli::RegisterStatus(app, ctx);
   ccfs::cli::RegisterExec(app, ctx);
   ccfs::cli::RegisterSessions(app, ctx);
+  ccfs::cli::RegisterHistory(app, ctx);
 
   try {
     app.parse(argc, argv);

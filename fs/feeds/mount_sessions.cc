@@ -146,12 +146,16 @@ Status MountSessions::IndexRemote(const std::string& rel, const std::string& ori
   if (old && !etag.empty() && old->etag == etag) return Status::OK();  // indexed already
   CCFS_RETURN_IF_ERROR(index_->Forget(rel));
   TranscriptFeed feed(index_.get(), rel, FileSourceState{}, "");
-  GetOptions opts;
-  opts.if_match = etag;  // the version the tree shows, or nothing
-  ObjectInfo info;
-  Status s = store_->Get(
-      TranscriptKey(options_.workspace, origin), opts,
-      [&](const char* d, size_t n) { return feed.Feed(d, n); }, &info);
+  const ByteSink sink = [&](const char* d, size_t n) { return feed.Feed(d, n); };
+  Status s;
+  if (options_.read_remote) {
+    s = options_.read_remote(origin, etag, sink);
+  } else {
+    GetOptions opts;
+    opts.if_match = etag;  // the version the tree shows, or nothing
+    ObjectInfo info;
+    s = store_->Get(TranscriptKey(options_.workspace, origin), opts, sink, &info);
+  }
   *bytes += feed.bytes_fed();
   CCFS_RETURN_IF_ERROR(s);
   FileSourceState state;

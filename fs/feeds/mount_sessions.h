@@ -30,6 +30,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -44,9 +45,16 @@
 
 namespace ccfs {
 
+// Streams the bytes of the remote transcript `origin` at version `etag` (a
+// node's origin) into a sink; the Mount supplies one that knows its base's
+// layout. Unset: the v1 transcript object, GET If-Match `etag`.
+using RemoteTranscriptReader =
+    std::function<Status(const std::string& origin, const std::string& etag, const ByteSink& sink)>;
+
 struct MountSessionsOptions {
   std::string db_path;  // <cache>/sessions.db
   std::string workspace;
+  RemoteTranscriptReader read_remote;
 };
 
 class MountSessions {

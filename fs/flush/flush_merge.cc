@@ -13,8 +13,10 @@
 #include "fs/flush/merge.h"
 #include "fs/hydrate/block_stream.h"
 #include "fs/hydrate/remote_tree.h"
+#include "fs/hydrate/remote_tree_v2.h"
 #include "store/base/clock.h"
 #include "store/base/unique_fd.h"
+#include "store/layout/file_reader.h"
 #include "store/workspace/workspace_layout.h"
 
 namespace ccfs {
@@ -72,7 +74,21 @@ Status CompareContent(const MergeContext& ctx, const TarballVersion& remote,
   uint64_t ours_size = static_cast<uint64_t>(st.st_size);
   if (theirs.size > ours_size) return Status::OK();
   PrefixComparer cmp(fd.get());
-  if (theirs.size > 0 && theirs.origin_kind == OriginKind::kTranscript) {
+  if (theirs.size > 0 && remote.v2 != nullptr) {
+    auto it = remote.v2->entries.find(theirs.origin_path);
+    if (it == remote.v2->entries.end()) return Status::OK();  // cannot tell: keep both
+    TreeFileReader reader(*ctx.store, ctx.workspace);
+    uint64_t at = 0;
+    Status s = reader.Read(it->second, 0, theirs.size, [&](const char* data, size_t len) {
+      if (at + len > theirs.size || !cmp.Consume(at, data, len)) {
+        return Status::Corruption("differs");  // stop reading: the answer is known
+      }
+      at += len;
+      return Status::OK();
+    });
+    if (!cmp.same() || at != theirs.size) return Status::OK();
+    CCFS_RETURN_IF_ERROR(s);
+  } else if (theirs.size > 0 && theirs.origin_kind == OriginKind::kTranscript) {
     GetOptions opts;
     opts.if_match = theirs.origin_etag;
     uint64_t at = 0;
@@ -216,10 +232,39 @@ class PlanApplier {
   std::map<std::string, std::string> moved_;
 };
 
+// The store's layout-v2 root now, as a version (fs/hydrate/remote_tree_v2.h).
+Status FetchRemoteV2(const MergeContext& ctx, const std::shared_ptr<const TarballVersion>& base,
+                     std::shared_ptr<const TarballVersion>* tarball,
+                     std::map<std::string, BaseTranscript>* transcripts) {
+  CurrentRoot now;
+  Status r = ReadRoot(*ctx.store, ctx.workspace, &now);
+  if (r.IsNotFound()) {
+    if (!base->v2->root.etag.empty()) {
+      return Status::PreconditionFailed("the workspace's root was deleted from the store");
+    }
+    now = CurrentRoot{};
+  } else {
+    CCFS_RETURN_IF_ERROR(r.Annotate("reading the workspace root"));
+  }
+  if (now.etag == base->v2->root.etag) {
+    *tarball = base;
+    *transcripts = ctx.base->transcripts();
+    return Status::OK();
+  }
+  std::shared_ptr<const V2Tree> tree;
+  CCFS_RETURN_IF_ERROR(LoadV2Tree(*ctx.store, ctx.workspace, *ctx.cache, now, &tree));
+  std::vector<BaseTranscript> files;
+  *tarball = MakeV2Version(std::move(tree), &files);
+  transcripts->clear();
+  for (BaseTranscript& f : files) (*transcripts)[f.path] = std::move(f);
+  return Status::OK();
+}
+
 // The store's version now; PreconditionFailed when it cannot be merged into.
 Status FetchRemote(const MergeContext& ctx, std::shared_ptr<const TarballVersion>* tarball,
                    std::map<std::string, BaseTranscript>* transcripts) {
   auto base = ctx.base->tarball();
+  if (base->v2 != nullptr) return FetchRemoteV2(ctx, base, tarball, transcripts);
   ObjectInfo head;
   CCFS_RETURN_IF_ERROR(HeadTarball(*ctx.store, ctx.workspace, &head));
   if (head.etag.empty() && !base->etag.empty()) {
@@ -254,6 +299,10 @@ Status InstallBase(const MergeContext& ctx, std::shared_ptr<const TarballVersion
     if (!transcripts.count(path)) CCFS_RETURN_IF_ERROR(ctx.db->DeleteBaseTranscript(path));
   }
   for (const auto& [path, t] : transcripts) CCFS_RETURN_IF_ERROR(ctx.db->PutBaseTranscript(t));
+  if (tarball->v2 != nullptr) {
+    // A resumed mount finds this base by its tag, without the store.
+    CCFS_RETURN_IF_ERROR(SaveCachedV2Root(*ctx.cache, tarball->v2->root));
+  }
   CCFS_RETURN_IF_ERROR(ctx.db->SetValue("base_etag", tarball->etag));
   CCFS_RETURN_IF_ERROR(ctx.db->SetValue("base_size", std::to_string(tarball->size)));
   ctx.base->set_transcripts(std::move(transcripts));

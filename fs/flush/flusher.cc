@@ -10,6 +10,7 @@
 #include <cstring>
 #include <set>
 
+#include "fs/flush/flush_plan.h"
 #include "fs/flush/tarball_compose.h"
 #include "fs/flush/tarball_repack.h"
 #include "fs/hydrate/remote_tree.h"
@@ -20,20 +21,6 @@
 #include "store/workspace/workspace_layout.h"
 
 namespace ccfs {
-
-struct Flusher::Plan {
-  std::vector<SnapshotEntry> snapshot;
-  uint64_t change_count = 0;
-  std::shared_ptr<const TarballVersion> base;
-  std::map<std::string, BaseTranscript> base_transcripts;
-  std::vector<const SnapshotEntry*> uploads;  // transcripts to put
-  std::vector<std::string> deletes;           // transcript paths to remove
-  std::vector<const SnapshotEntry*> tarball_side;
-  bool tarball_changed = false;
-  TranscriptModes base_modes, modes;  // transcripts' modes: the base's, this tree's
-  bool modes_changed = false;
-  std::string if_match;  // the tarball version the PUT replaces ("" = create)
-};
 
 namespace {
 
@@ -98,7 +85,9 @@ Status Flusher::Flush(const FlushOptions& options, FlushReport* report) {
     report->skipped.clear();
     s = MakePlan(options, &plan, report);
     if (round == 0) started_from = report->base_etag;
-    if (s.ok() && !report->nothing_to_flush) {
+    if (s.ok() && plan.base->v2 != nullptr) {
+      s = FlushV2(options, &plan, report);
+    } else if (s.ok() && !report->nothing_to_flush) {
       // The background stream reads the base this flush replaces.
       hydrator_->StopBackground();
       s = Precheck(options, &plan, report);

@@ -19,6 +19,10 @@
 // local is dropped, the error is PreconditionFailed and explains how to go on
 // (--force skips the merge and writes ours). Writes racing a flush keep their
 // files dirty for the next one.
+//
+// A layout-v2 base (docs/layout-v2-plan.md) replaces steps 2-5 with one
+// commit whose cost follows what changed (fs/flush/flush_v2.cc); planning
+// and merging are shared.
 #pragma once
 
 #include <cstdint>
@@ -70,6 +74,7 @@ struct FlushReport {
     std::string path;  // theirs stays here
     std::string copy;  // ours, beside it
   };
+  uint64_t generation = 0;  // layout v2: the generation committed (0: none)
   size_t merge_rounds = 0;
   std::vector<Merged> merged;
   std::vector<ConflictCopy> conflicts;
@@ -115,6 +120,10 @@ class Flusher {
   // not the default) go to the modes object, merged onto the store's.
   Status WriteModes(Plan* plan);
   Status Conflict(const std::string& what, const std::string& remote_etag, FlushReport* report);
+  // A layout-v2 base (fs/flush/flush_v2.cc): what changed against the base
+  // tree goes up as one commit (a pack of the changed files, a chunk per
+  // grown .jsonl, the touched index segments, the root If-Match).
+  Status FlushV2(const FlushOptions& options, Plan* plan, FlushReport* report);
   Status Merge(const std::string& host, const std::string& time, FlushReport* report);
 
   ObjectStore* store_;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fs/hydrate/block_stream.h"
+#include "fs/hydrate/remote_tree_v2.h"
 #include "store/base/parallel.h"
 #include "store/workspace/workspace_layout.h"
 
@@ -29,6 +30,15 @@ Result<UniqueFd> CreateTemp(const std::string& path) {
 
 }  // namespace
 
+void Hydrator::IncludeMember(std::vector<MemberRef>* members, MemberRef self) {
+  for (const MemberRef& m : *members) {
+    if (m.ino == self.ino) return;
+  }
+  members->push_back(self);
+  std::sort(members->begin(), members->end(),
+            [](const MemberRef& a, const MemberRef& b) { return a.entry < b.entry; });
+}
+
 Hydrator::Hydrator(ObjectStore* store, std::string workspace, InodeTable* table,
                    ContentCache* content, BaseVersion* base, BlockCache* blocks)
     : store_(store),
@@ -36,7 +46,8 @@ Hydrator::Hydrator(ObjectStore* store, std::string workspace, InodeTable* table,
       table_(table),
       content_(content),
       base_(base),
-      blocks_(blocks) {}
+      blocks_(blocks),
+      v2_reader_(*store, workspace_) {}
 
 Hydrator::~Hydrator() { StopBackground(); }
 
@@ -126,25 +137,43 @@ int Hydrator::Fetch(const NodeInfo& n) {
     table_->NoteHydrated(n.ino, n.origin_kind, n.origin_path);
     return 0;
   }
-  switch (n.origin_kind) {
-    case OriginKind::kTarball:
-      // Installs the content itself (with its block neighbours).
-      s = FetchTarballMember(n);
-      if (!s.ok()) NoteError(n.origin_path, s);
-      return s.ok() ? 0 : ErrnoOr(s, EIO);
-    case OriginKind::kTranscript:
-      if (content_->AdmitData(n.size, &ticket) != 0) {
-        s = Status::IOError("the cache filesystem is full (" + n.origin_path + " needs " +
-                            std::to_string(n.size) + " bytes beyond the " +
-                            std::to_string(content_->reserve_bytes()) + " kept free for metadata)")
-                .WithErrno(ENOSPC);
-        break;
+  const bool v2 = base_->tarball()->v2 != nullptr;
+  if (v2 && n.origin_kind != OriginKind::kNone) {
+    if (content_->AdmitData(n.size, &ticket) != 0) {
+      s = Status::IOError("the cache filesystem is full (" + n.origin_path + " needs " +
+                          std::to_string(n.size) + " bytes beyond the " +
+                          std::to_string(content_->reserve_bytes()) + " kept free for metadata)")
+              .WithErrno(ENOSPC);
+    } else {
+      bool installed = false;
+      s = FetchV2(n, tmp, &installed);
+      if (installed) {  // a pack member: FillMembers installed it
+        if (!s.ok()) NoteError(n.origin_path, s);
+        return s.ok() ? 0 : ErrnoOr(s, EIO);
       }
-      s = FetchTranscript(n, tmp);
-      break;
-    case OriginKind::kNone:
-      s = Status::Corruption("remote file without an origin");
-      break;
+    }
+  } else {
+    switch (n.origin_kind) {
+      case OriginKind::kTarball:
+        // Installs the content itself (with its block neighbours).
+        s = FetchTarballMember(n);
+        if (!s.ok()) NoteError(n.origin_path, s);
+        return s.ok() ? 0 : ErrnoOr(s, EIO);
+      case OriginKind::kTranscript:
+        if (content_->AdmitData(n.size, &ticket) != 0) {
+          s = Status::IOError("the cache filesystem is full (" + n.origin_path + " needs " +
+                              std::to_string(n.size) + " bytes beyond the " +
+                              std::to_string(content_->reserve_bytes()) +
+                              " kept free for metadata)")
+                  .WithErrno(ENOSPC);
+          break;
+        }
+        s = FetchTranscript(n, tmp);
+        break;
+      case OriginKind::kNone:
+        s = Status::Corruption("remote file without an origin");
+        break;
+    }
   }
   if (s.ok()) s = content_->Install(n.ino, tmp);
   if (!s.ok()) {
@@ -154,6 +183,165 @@ int Hydrator::Fetch(const NodeInfo& n) {
   }
   table_->NoteHydrated(n.ino, n.origin_kind, n.origin_path);
   return 0;
+}
+
+Status Hydrator::FetchV2(const NodeInfo& n, const std::string& tmp, bool* installed) {
+  *installed = false;
+  auto version = base_->tarball();  // keeps the tree alive while reading
+  if (version->v2 == nullptr) return Status::PreconditionFailed("the base is no longer layout v2");
+  auto it = version->v2->entries.find(n.origin_path);
+  bool current = it != version->v2->entries.end();
+  if (current && n.origin_kind == OriginKind::kTarball) {
+    current = n.origin_etag == version->etag;
+  } else if (current) {
+    current = n.origin_etag == V2FileTag(it->second);
+  }
+  if (!current) {
+    return Status::PreconditionFailed("file of version " + n.origin_etag + ", base is now " +
+                                      version->etag);
+  }
+  const IndexEntry& e = it->second;
+  if (e.type != EntryType::kFile || e.size != n.size) {
+    return Status::Corruption("not a file of " + std::to_string(n.size) + " bytes in the index");
+  }
+  if (!e.pack.empty()) {
+    *installed = true;
+    return FetchV2PackMember(n, e);  // installs it (and its neighbours)
+  }
+  auto fd = CreateTemp(tmp);
+  CCFS_RETURN_IF_ERROR(fd.status());
+  uint64_t got = 0;
+  const int raw_fd = fd->get();
+  CCFS_RETURN_IF_ERROR(v2_reader_.Read(e, 0, e.size, [&](const char* data, size_t len) {
+    got += len;
+    return WriteAll(raw_fd, data, len, tmp);
+  }));
+  if (::close(fd->release()) != 0) return Status::FromErrno("close " + tmp, errno);
+  if (got != n.size) {
+    return Status::Corruption("read " + std::to_string(got) + " bytes of " + n.origin_path +
+                              ", the index says " + std::to_string(n.size));
+  }
+  return Status::OK();
+}
+
+Status Hydrator::PackVersion(const std::string& pack, std::shared_ptr<const TarballVersion>* out) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = packs_.find(pack); it != packs_.end()) {
+      *out = it->second;
+      return Status::OK();
+    }
+  }
+  std::shared_ptr<const TarballVersion> loaded;
+  CCFS_RETURN_IF_ERROR(LoadPackVersion(*store_, workspace_, pack, &loaded));
+  std::lock_guard<std::mutex> lock(mu_);
+  *out = packs_.emplace(pack, std::move(loaded)).first->second;
+  return Status::OK();
+}
+
+std::vector<Hydrator::MemberRef> Hydrator::PackMembersInBlocks(const TarballVersion& base,
+                                                               const std::string& pack,
+                                                               const TarballVersion& pv,
+                                                               size_t first, size_t last) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pack_members_tag_ != base.etag) {
+      pack_members_.clear();
+      table_->ForEachRemote([&](const NodeInfo& n) {
+        auto it = base.v2->entries.find(n.origin_path);
+        if (n.origin_kind == OriginKind::kTranscript && it != base.v2->entries.end() &&
+            !it->second.pack.empty() && n.origin_etag == V2FileTag(it->second)) {
+          pack_members_[it->second.pack + "/" + n.origin_path] = n.ino;
+        }
+      });
+      pack_members_tag_ = base.etag;
+    }
+  }
+  const auto& blocks = pv.index.blocks;
+  const auto& entries = pv.index.entries;
+  const uint64_t lo = blocks[first].raw_offset;
+  const uint64_t hi = blocks[last].raw_offset + blocks[last].raw_size;
+  auto it = std::partition_point(entries.begin(), entries.end(),
+                                 [&](const TarEntry& e) { return e.data_offset < lo; });
+  std::vector<MemberRef> out;
+  for (; it != entries.end() && it->data_offset < hi; ++it) {
+    if (it->type != EntryType::kFile || it->size == 0 || it->data_offset + it->size > hi) continue;
+    uint64_t ino = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto m = pack_members_.find(pack + "/" + it->path);
+      if (m == pack_members_.end()) continue;
+      ino = m->second;
+    }
+    NodeInfo n;
+    if (table_->Get(ino, &n) != 0 || n.state != ContentState::kRemote ||
+        n.origin_path != it->path) {
+      continue;
+    }
+    out.push_back(MemberRef{static_cast<size_t>(it - entries.begin()), ino});
+  }
+  return out;
+}
+
+Status Hydrator::FetchV2PackMember(const NodeInfo& n, const IndexEntry& e) {
+  auto base = base_->tarball();
+  std::shared_ptr<const TarballVersion> pv;
+  CCFS_RETURN_IF_ERROR(PackVersion(e.pack, &pv));
+  const TarEntry* member = pv->Find(e.path);
+  if (member == nullptr || member->type != EntryType::kFile ||
+      member->data_offset != e.pack_data_offset || member->size != e.size) {
+    return Status::Corruption("pack " + e.pack + " has no member " + e.path + " of " +
+                              std::to_string(e.size) + " bytes where the index says");
+  }
+  size_t first = 0, last = 0;
+  if (!BlocksOfMember(*pv, *member, &first, &last)) {
+    return Status::Corruption("pack index does not cover the member's data");
+  }
+  // The neighbours in the same blocks come along: their bytes are paid for.
+  std::vector<MemberRef> members = base->v2 != nullptr
+                                       ? PackMembersInBlocks(*base, e.pack, *pv, first, last)
+                                       : std::vector<MemberRef>{};
+  IncludeMember(&members, MemberRef{static_cast<size_t>(member - pv->index.entries.data()), n.ino});
+  CCFS_RETURN_IF_ERROR(FillMembers(*pv, PackKey(workspace_, e.pack), first, last, members, n.ino,
+                                   &stats_.streamed_files, nullptr));
+  NodeInfo now;
+  if (table_->Get(n.ino, &now) == 0 && now.state == ContentState::kRemote) {
+    return Status::Corruption("member data incomplete in its blocks");
+  }
+  return Status::OK();
+}
+
+Status Hydrator::StreamV2(const TarballVersion& base) {
+  // Pack members pack by pack in archive order (each block fetched once,
+  // filling every file it holds); the rest (transcript chunks) a few at a time.
+  std::map<std::string, std::vector<std::pair<std::string, uint64_t>>> by_pack;
+  std::vector<uint64_t> others;
+  table_->ForEachRemote([&](const NodeInfo& n) {
+    if (n.origin_kind == OriginKind::kNone) return;
+    auto it = base.v2->entries.find(n.origin_path);
+    if (it != base.v2->entries.end() && !it->second.pack.empty() &&
+        n.origin_etag == V2FileTag(it->second)) {
+      by_pack[it->second.pack].emplace_back(n.origin_path, n.ino);
+    } else {
+      others.push_back(n.ino);
+    }
+  });
+  for (const auto& [pack, files] : by_pack) {
+    if (cancel_) return Status::Unavailable("cancelled");
+    std::shared_ptr<const TarballVersion> pv;
+    CCFS_RETURN_IF_ERROR(PackVersion(pack, &pv));
+    std::vector<MemberRef> todo;
+    for (const auto& [path, ino] : files) {
+      auto at = pv->by_path.find(path);
+      if (at != pv->by_path.end()) todo.push_back(MemberRef{at->second, ino});
+    }
+    CCFS_RETURN_IF_ERROR(StreamRuns(*pv, PackKey(workspace_, pack), std::move(todo)));
+  }
+  return ParallelFor(others.size(), 8, [&](size_t i) {
+    if (cancel_) return Status::Unavailable("cancelled");
+    if (EnsureLocal(others[i]) == 0) ++stats_.streamed_files;
+    return Status::OK();
+  });
 }
 
 Status Hydrator::FetchTarballMember(const NodeInfo& n) {
@@ -174,16 +362,10 @@ Status Hydrator::FetchTarballMember(const NodeInfo& n) {
     return Status::Corruption("tarball index does not cover the member's data");
   }
   std::vector<MemberRef> members = MembersInBlocks(*version, first, last);
-  size_t self = static_cast<size_t>(entry - version->index.entries.data());
-  bool listed = false;
-  for (const MemberRef& m : members) listed |= m.ino == n.ino;
-  if (!listed) {
-    members.push_back(MemberRef{self, n.ino});
-    std::sort(members.begin(), members.end(),
-              [](const MemberRef& a, const MemberRef& b) { return a.entry < b.entry; });
-  }
-  CCFS_RETURN_IF_ERROR(
-      FillMembers(*version, first, last, members, n.ino, &stats_.streamed_files, nullptr));
+  IncludeMember(&members,
+                MemberRef{static_cast<size_t>(entry - version->index.entries.data()), n.ino});
+  CCFS_RETURN_IF_ERROR(FillMembers(*version, TarballKey(workspace_), first, last, members, n.ino,
+                                   &stats_.streamed_files, nullptr));
   NodeInfo now;
   if (table_->Get(n.ino, &now) == 0 && now.state == ContentState::kRemote) {
     return Status::Corruption("member data incomplete in its blocks");
@@ -232,8 +414,8 @@ std::vector<Hydrator::MemberRef> Hydrator::MembersInBlocks(const TarballVersion&
   return out;
 }
 
-Status Hydrator::FillMembers(const TarballVersion& version, size_t first, size_t last,
-                             const std::vector<MemberRef>& members, uint64_t claimed,
+Status Hydrator::FillMembers(const TarballVersion& version, const std::string& key, size_t first,
+                             size_t last, const std::vector<MemberRef>& members, uint64_t claimed,
                              std::atomic<uint64_t>* counter, const std::atomic<bool>* cancel) {
   const auto& entries = version.index.entries;
   struct Active {
@@ -306,12 +488,14 @@ Status Hydrator::FillMembers(const TarballVersion& version, size_t first, size_t
     }
     return Status::OK();
   };
-  if (blocks_ != nullptr) {
-    Status used = blocks_->Use(version);
+  // The block cache holds the v1 tarball's blocks only.
+  BlockCache* cache = version.v2 == nullptr && key == TarballKey(workspace_) ? blocks_ : nullptr;
+  if (cache != nullptr) {
+    Status used = cache->Use(version);
     if (!used.ok()) spdlog::warn("block cache: {}", used.ToString());
   }
-  Status s = StreamBlocks(*store_, TarballKey(workspace_), version, first, last, kMaxRequestBytes,
-                          visit, cancel, blocks_);
+  Status s =
+      StreamBlocks(*store_, key, version, first, last, kMaxRequestBytes, visit, cancel, cache);
   for (auto& [ino, a] : active) finish(ino, a, false);
   return s;
 }
@@ -379,6 +563,7 @@ void Hydrator::RunBackground(size_t transcript_parallelism) {
 
 Status Hydrator::StreamTarball() {
   auto version = base_->tarball();
+  if (version->v2 != nullptr) return StreamV2(*version);
   if (!version->seekable || version->index.blocks.empty()) return Status::OK();
   // The still-remote members of this version, in archive order.
   std::vector<MemberRef> todo;
@@ -387,9 +572,14 @@ Status Hydrator::StreamTarball() {
     auto it = version->by_path.find(n.origin_path);
     if (it != version->by_path.end()) todo.push_back(MemberRef{it->second, n.ino});
   });
+  return StreamRuns(*version, TarballKey(workspace_), std::move(todo));
+}
+
+Status Hydrator::StreamRuns(const TarballVersion& version, const std::string& key,
+                            std::vector<MemberRef> todo) {
   std::sort(todo.begin(), todo.end(),
             [](const MemberRef& a, const MemberRef& b) { return a.entry < b.entry; });
-  const auto& entries = version->index.entries;
+  const auto& entries = version.index.entries;
 
   // Runs of blocks holding wanted data (each member's blocks within one run).
   struct Run {
@@ -399,7 +589,7 @@ Status Hydrator::StreamTarball() {
   std::vector<Run> runs;
   for (const MemberRef& m : todo) {
     size_t f = 0, l = 0;
-    if (!BlocksOfMember(*version, entries[m.entry], &f, &l)) {
+    if (!BlocksOfMember(version, entries[m.entry], &f, &l)) {
       if (TryClaim(m.ino, false)) {  // empty file: nothing to fetch
         NodeInfo n;
         if (table_->Get(m.ino, &n) == 0 && n.state == ContentState::kRemote && n.size == 0 &&
@@ -419,7 +609,7 @@ Status Hydrator::StreamTarball() {
   }
   for (const Run& run : runs) {
     if (cancel_) return Status::Unavailable("cancelled");
-    CCFS_RETURN_IF_ERROR(FillMembers(*version, run.first, run.last, run.members, 0,
+    CCFS_RETURN_IF_ERROR(FillMembers(version, key, run.first, run.last, run.members, 0,
                                      &stats_.streamed_files, &cancel_));
   }
   return Status::OK();

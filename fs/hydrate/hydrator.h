@@ -9,6 +9,9 @@
 //   (a few large ranged GETs), filling every still-remote member, then a
 //   small pool prefetches the transcripts. On-demand fetches never wait for
 //   the stream unless it is already writing that very file.
+// - A layout-v2 base (fs/hydrate/remote_tree_v2.h): a file's bytes come from
+//   its pack member or transcript chunks (store/layout/file_reader.h); the
+//   background pass fetches the remote files a few at a time.
 // - DiscardRemote(ino): a remote file truncated to 0 becomes an empty local
 //   file without fetching anything.
 // Every state change out of "remote" goes through a per-inode claim, so an
@@ -29,6 +32,7 @@
 #include "fs/tree/base_version.h"
 #include "fs/tree/content_cache.h"
 #include "fs/tree/inode_table.h"
+#include "store/layout/file_reader.h"
 #include "store/objects/object_store.h"
 
 namespace ccfs {
@@ -78,6 +82,8 @@ class Hydrator {
   // Claims `ino` for a state change; returns false if another claim is in
   // flight (then waits for it to finish when `wait` is set).
   bool TryClaim(uint64_t ino, bool wait);
+  // Adds the member asked for to the neighbours a fetch fills (archive order).
+  static void IncludeMember(std::vector<MemberRef>* members, MemberRef self);
   void Release(uint64_t ino);
   int Fetch(const NodeInfo& node);
   Status FetchTarballMember(const NodeInfo& node);
@@ -86,13 +92,32 @@ class Hydrator {
   // Streams blocks [first, last] once, filling `members` (archive order).
   // `claimed` (0 = none) is already claimed by the caller; the others are
   // claimed here as reached, skipped if someone else holds them.
-  Status FillMembers(const TarballVersion& version, size_t first, size_t last,
-                     const std::vector<MemberRef>& members, uint64_t claimed,
+  // `key` is the object the blocks are read from: the v1 tarball (then
+  // through the block cache) or a v2 pack (`version` then being the pack's).
+  Status FillMembers(const TarballVersion& version, const std::string& key, size_t first,
+                     size_t last, const std::vector<MemberRef>& members, uint64_t claimed,
                      std::atomic<uint64_t>* counter, const std::atomic<bool>* cancel);
+  // A v2 pack as a seekable tarball version (its index, read once).
+  Status PackVersion(const std::string& pack, std::shared_ptr<const TarballVersion>* out);
+  // Remote files of the v2 base whose bytes are members of `pack` lying
+  // wholly in its blocks [first, last].
+  std::vector<MemberRef> PackMembersInBlocks(const TarballVersion& base, const std::string& pack,
+                                             const TarballVersion& pack_version, size_t first,
+                                             size_t last);
+  Status FetchV2PackMember(const NodeInfo& node, const IndexEntry& entry);
   Status FetchTranscript(const NodeInfo& node, const std::string& tmp);
+  // A file of a layout-v2 base, through its entry: chunks into `tmp`, or a
+  // pack member installed directly (*installed) with its block neighbours.
+  Status FetchV2(const NodeInfo& node, const std::string& tmp, bool* installed);
+  // The background pass for a v2 base: every remote file, a few at a time.
+  Status StreamV2(const TarballVersion& version);
   void NoteError(const std::string& what, const Status& s);
   void RunBackground(size_t transcript_parallelism);
   Status StreamTarball();
+  // Streams the blocks holding `todo` (members of `version`, the object
+  // `key`) in runs, each block fetched once.
+  Status StreamRuns(const TarballVersion& version, const std::string& key,
+                    std::vector<MemberRef> todo);
 
   ObjectStore* store_;
   std::string workspace_;
@@ -100,6 +125,7 @@ class Hydrator {
   ContentCache* content_;
   BaseVersion* base_;
   BlockCache* blocks_;
+  TreeFileReader v2_reader_;  // transcript chunks of a v2 base
   HydrationStats stats_;
 
   mutable std::mutex mu_;
@@ -110,6 +136,11 @@ class Hydrator {
   // (origins change only when a flush installs a new version).
   std::string members_etag_;
   std::unordered_map<std::string, uint64_t> members_;
+  // v2: each pack's index as a version (packs never change), and the remote
+  // files by "<pack>/<path>" for the base `pack_members_tag_`.
+  std::unordered_map<std::string, std::shared_ptr<const TarballVersion>> packs_;
+  std::string pack_members_tag_;
+  std::unordered_map<std::string, uint64_t> pack_members_;
 
   std::thread background_;
   std::atomic<bool> cancel_{false};

@@ -54,6 +54,11 @@ struct MountOptions {
   std::string sync_token;  // never logged nor shown
   // Seconds the unmount keeps sending; the rest goes after the next mount.
   double sync_drain_timeout_s = 10;
+  // Layout v2 (docs/layout-v2-plan.md): a workspace that has a v2 root is
+  // always mounted as v2. With this set, a new workspace is created as v2,
+  // and a v1 workspace (its cache holding no unflushed changes) is adopted
+  // into v2 first, by server-side copies.
+  bool layout_v2 = false;
 };
 
 // JSON for a flush's outcome: {"ok", "exit_code" (0, 3 conflict, 1 other),
@@ -96,6 +101,11 @@ class Mount {
   Mount(std::unique_ptr<ObjectStore> store, const MountOptions& options);
   Status LoadState();
   Status FreshTree(const ObjectInfo& head);
+  // The v2 counterpart: the tree of `root` (segments from the cache by name).
+  Status FreshTreeV2(const CurrentRoot& root);
+  // Reads the v2 root (adopting a v1 workspace first when asked); *v2 false
+  // for a workspace that stays v1.
+  Status FindV2Root(const ObjectInfo& head, bool local_changes, CurrentRoot* root, bool* v2);
   void FixUpContent(std::vector<NodeRecord>* nodes);
   void CollectGarbage(const std::vector<NodeRecord>& nodes);
   void HandleControl(const nlohmann::json& request, std::shared_ptr<ControlConnection> conn);

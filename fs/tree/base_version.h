@@ -13,8 +13,20 @@
 
 #include "fs/tree/meta_db.h"
 #include "store/archive/tar_index.h"
+#include "store/layout/index_segment.h"
+#include "store/layout/root_store.h"
 
 namespace ccfs {
+
+// A layout-v2 base (docs/layout-v2-plan.md): the root it was read from and
+// every entry of its tree. The mount shows it through the same shapes as a
+// v1 base (a TarballVersion whose index lists the non-transcript entries,
+// plus BaseTranscripts), so planning, merging and the tree are shared; only
+// reading bytes and committing differ.
+struct V2Tree {
+  CurrentRoot root;                           // generation 0 / etag "": no root yet
+  std::map<std::string, IndexEntry> entries;  // by path
+};
 
 struct TarballVersion {
   std::string etag;  // "" when the workspace has no tarball yet
@@ -28,6 +40,9 @@ struct TarballVersion {
   bool complete = true;
   TarIndex index;
   std::unordered_map<std::string, size_t> by_path;  // index.entries position
+  // Set for a layout-v2 base: `etag` is then V2VersionTag(root etag), the
+  // index has no blocks, and file bytes are read through the entries.
+  std::shared_ptr<const V2Tree> v2;
 
   const TarEntry* Find(const std::string& path) const {
     auto it = by_path.find(path);

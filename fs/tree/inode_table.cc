@@ -3,6 +3,7 @@
 #include <linux/fs.h>  // RENAME_NOREPLACE, RENAME_EXCHANGE
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace ccfs {
@@ -14,6 +15,7 @@ Status InodeTable::Load(const std::vector<NodeRecord>& records) {
   for (const NodeRecord& r : records) {
     Node n;
     static_cast<NodeRecord&>(n) = r;
+    if (r.state == ContentState::kDirty) n.low_change = 0;
     next_ino_ = std::max(next_ino_, r.ino + 1);
     nodes_.emplace(r.ino, std::move(n));
   }
@@ -385,6 +387,7 @@ int InodeTable::DropRemoteContent(uint64_t ino) {
   }
   n->state = ContentState::kDirty;
   n->size = 0;
+  n->low_change = 0;
   ++n->data_gen;
   if (n->unlinked) Changed();
   return 0;
@@ -403,7 +406,9 @@ void InodeTable::NoteContentLost(uint64_t ino) {
 bool InodeTable::BeginContentChange(uint64_t ino, uint64_t offset) {
   std::lock_guard<std::mutex> lock(mu_);
   Node* n = Find(ino);
-  if (n == nullptr || offset >= n->size) return false;
+  if (n == nullptr) return false;
+  n->low_change = std::min(n->low_change, offset);
+  if (offset >= n->size) return false;
   ++n->rewrites_in_flight;
   return true;
 }
@@ -457,6 +462,7 @@ void InodeTable::NoteFlushed(uint64_t ino, uint64_t seen_gen, OriginKind kind,
   n->origin_etag = origin_etag;
   if (n->state == ContentState::kDirty && n->data_gen == seen_gen) {
     n->state = ContentState::kCached;
+    n->low_change = UINT64_MAX;
   }
   Persist(*n);
 }
@@ -543,6 +549,7 @@ int InodeTable::AdoptRemote(uint64_t ino, uint64_t seen_gen, const NodeRecord& t
     after.state = ContentState::kCached;
   }
   after.size = theirs.size;
+  after.low_change = UINT64_MAX;  // remote, or already theirs
   if (int err = Commit({.puts = {after}}); err != 0) return err;
   static_cast<NodeInfo&>(*n) = after;
   n->size_unsaved = false;

@@ -29,6 +29,11 @@ inline constexpr uint64_t kRootIno = 1;
 struct NodeInfo : NodeRecord {
   uint64_t data_gen = 0;     // bumped by every content change
   uint64_t rewrite_gen = 0;  // bumped by every change of bytes the file already had
+  // The lowest byte offset changed since the content last matched its origin
+  // (UINT64_MAX: none). A transcript changed only at or past its origin's
+  // size only grew, so a layout-v2 flush uploads just the new bytes. Not
+  // persisted: after a restart a dirty file counts as changed from byte 0.
+  uint64_t low_change = UINT64_MAX;
 };
 
 struct DirEntryInfo {

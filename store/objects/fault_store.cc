@@ -131,6 +131,16 @@ Status FaultStore::PutBytes(const std::string& key, const std::string& body,
   return rule.status;
 }
 
+Status FaultStore::Copy(const std::string& src, const std::string& dst, const PutOptions& opts,
+                        ObjectInfo* info) {
+  FaultRule rule;
+  if (!TakeFault(StoreOp::kPut, dst, &rule)) return base_->Copy(src, dst, opts, info);
+  if (rule.after_call) {
+    IgnoreError(base_->Copy(src, dst, opts, nullptr), "the fault replaces its result");
+  }
+  return rule.status;
+}
+
 Status FaultStore::List(const ListOptions& opts, ListResult* out) {
   FaultRule rule;
   if (!TakeFault(StoreOp::kList, opts.prefix, &rule)) return base_->List(opts, out);

@@ -69,6 +69,9 @@ class FaultStore : public ObjectStore {
   Status PutBytes(const std::string& key, const std::string& body, const PutOptions& opts,
                   ObjectInfo* info) override;
   Status List(const ListOptions& opts, ListResult* out) override;
+  // Counted and faulted as a PUT of `dst`.
+  Status Copy(const std::string& src, const std::string& dst, const PutOptions& opts,
+              ObjectInfo* info) override;
   Status Delete(const std::string& key) override;
   std::string Describe() const override;
   std::string IfMatchForm() const override { return base_->IfMatchForm(); }

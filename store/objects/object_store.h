@@ -99,6 +99,20 @@ class ObjectStore {
 
   virtual Status List(const ListOptions& opts, ListResult* out) = 0;
 
+  // Copies object `src` to `dst` inside the store: the bytes do not pass
+  // through this machine and do not count in stats().bytes_*. `opts`
+  // conditions the write of `dst` as for a PUT. NotFound when `src` is
+  // missing; NotSupported from a store that cannot copy (the caller then
+  // downloads and uploads).
+  virtual Status Copy(const std::string& src, const std::string& dst, const PutOptions& opts,
+                      ObjectInfo* info) {
+    (void)src;
+    (void)dst;
+    (void)opts;
+    (void)info;
+    return Status::NotSupported(Describe() + ": no server-side copy");
+  }
+
   // Deleting a missing key succeeds (as on S3).
   virtual Status Delete(const std::string& key) = 0;
 

@@ -20,15 +20,28 @@
 #include "store/base/content_hash.h"
 #include "store/base/parallel.h"
 #include "store/base/unique_fd.h"
+#include "store/layout/export.h"
+#include "store/layout/file_reader.h"
+#include "store/layout/root_store.h"
+#include "store/layout/tree_reader.h"
 #include "store/objects/condition_probe.h"
 #include "store/objects/local_file.h"
 #include "store/workspace/lease.h"
+#include "store/workspace/push_v2.h"
 #include "store/workspace/transcript_modes.h"
 #include "store/workspace/workspace_layout.h"
 
 namespace ccfs {
 
 namespace {
+
+// The current layout-v2 root, if the workspace has one (docs/layout-v2-plan.md).
+// Then its tree is the workspace; the v1 objects an adoption left are stale.
+Status FindRoot(ObjectStore& store, const std::string& workspace, CurrentRoot* root, bool* found) {
+  Status s = ReadRoot(store, workspace, root);
+  *found = s.ok();
+  return s.IsNotFound() ? Status::OK() : s;
+}
 
 struct LocalTranscript {
   std::string rel;
@@ -103,7 +116,6 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) return Status::FromErrno("push: " + dir, errno);
   if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument("push: " + dir + " is not a directory");
-
   // Conditional writes are what keep a push from overwriting another
   // writer: refuse a store that ignores them (store/objects/condition_probe.h).
   CCFS_RETURN_IF_ERROR(EnsureConditionalWrites(store, workspace));
@@ -127,6 +139,13 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
     lease.emplace(std::move(taken).value());
     keeper.emplace(&*lease);
   }
+
+  // A layout-v2 workspace takes the push as its next generation (a v1 push
+  // would write objects its tree no longer reads).
+  CurrentRoot root;
+  bool v2 = false;
+  CCFS_RETURN_IF_ERROR(FindRoot(store, workspace, &root, &v2).Annotate("push"));
+  if (v2) return PushV2(store, dir, workspace, root, opts, result);
 
   PutOptions tar_put;
   CCFS_RETURN_IF_ERROR(TarballPrecondition(store, workspace, opts, &tar_put));
@@ -239,10 +258,44 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
   return Status::OK();
 }
 
+namespace {
+
+// Pull of a v2 workspace: its tree exported as one tar.gz next to `dir`,
+// then extracted with the same checks as a v1 tarball.
+Status PullV2(ObjectStore& store, const std::string& workspace, const CurrentRoot& root,
+              const std::string& dir, const PullOptions& opts, PullResult* result) {
+  CCFS_RETURN_IF_ERROR(CheckAbsentOrEmptyDir(dir));
+  CCFS_ASSIGN_OR_RETURN(TempFile tarball, TempFile::Create(ParentDir(dir), ".ccfs-pull"));
+  const uint64_t received = store.stats().bytes_received.load();
+  ExportReport exported;
+  CCFS_RETURN_IF_ERROR(
+      ExportTree(store, workspace, root.root, tarball.path(), ParentDir(dir), &exported)
+          .Annotate("pull: reading generation " + std::to_string(root.root.generation)));
+  result->tarball_etag = root.etag;
+  result->bytes_downloaded = store.stats().bytes_received.load() - received;
+  TarIndex entries;
+  CCFS_RETURN_IF_ERROR(ExtractTarGz(tarball.path(), dir, opts.limits, &result->skipped, &entries)
+                           .Annotate("pull: extracting"));
+  for (const TarEntry& e : entries.entries) {
+    if (e.type == EntryType::kFile && IsTranscriptPath(e.path)) {
+      ++result->transcripts;
+    } else {
+      ++result->tarball_entries;
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Status PullWorkspace(ObjectStore& store, const std::string& workspace, const std::string& dir,
                      const PullOptions& opts, PullResult* result) {
   *result = PullResult();
   CCFS_RETURN_IF_ERROR(ValidateWorkspaceName(workspace));
+  CurrentRoot root;
+  bool v2 = false;
+  CCFS_RETURN_IF_ERROR(FindRoot(store, workspace, &root, &v2).Annotate("pull"));
+  if (v2) return PullV2(store, workspace, root, dir, opts, result);
   ObjectInfo head;
   Status s = store.Head(TarballKey(workspace), &head);
   if (s.IsNotFound()) {
@@ -328,6 +381,19 @@ Status ReadWorkspaceFile(ObjectStore& store, const std::string& workspace, const
                          const ByteSink& sink) {
   CCFS_RETURN_IF_ERROR(ValidateWorkspaceName(workspace));
   CCFS_RETURN_IF_ERROR(ValidateKey(rel));
+  CurrentRoot root;
+  bool v2 = false;
+  CCFS_RETURN_IF_ERROR(FindRoot(store, workspace, &root, &v2));
+  if (v2) {
+    IndexEntry e;
+    Status found = root.root.segments.empty() ? Status::NotFound(rel)
+                                              : LookupEntry(store, workspace, root.root, rel, &e);
+    if (found.IsNotFound()) return Status::NotFound(rel + ": no such file in " + workspace);
+    CCFS_RETURN_IF_ERROR(found);
+    if (e.type != EntryType::kFile) return Status::InvalidArgument(rel + " is not a regular file");
+    TreeFileReader reader(store, workspace);
+    return reader.Read(e, 0, e.size, sink);
+  }
   if (IsTranscriptPath(rel)) {
     Status s = store.Get(TranscriptKey(workspace, rel), GetOptions(), sink, nullptr);
     if (s.IsNotFound()) return Status::NotFound(rel + ": no such transcript in " + workspace);

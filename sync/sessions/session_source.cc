@@ -8,11 +8,16 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <set>
 
 #include "store/base/parallel.h"
 #include "store/base/unique_fd.h"
+#include "store/layout/file_reader.h"
+#include "store/layout/root_store.h"
+#include "store/layout/tree_reader.h"
 #include "store/objects/sigv4.h"  // Sha256Hex
 #include "store/workspace/workspace_layout.h"
 #include "sync/common/transcript_file.h"
@@ -30,7 +35,25 @@ struct SourceFile {
   int64_t size = 0;
   int64_t mtime_ns = 0;
   std::string etag;
+  // Layout v2: bytes [offset, offset + length) of the file, from the tree's
+  // entry (unset: the object `key`).
+  std::function<Status(uint64_t offset, uint64_t length, const ByteSink& sink)> read;
 };
+
+// Reads `f` (from `offset`, the rest when `length` is 0) into `sink`. For a v1
+// object, `if_match` pins the version and `info` gets its size and ETag.
+Status ReadSource(ObjectStore& store, const SourceFile& f, uint64_t offset, uint64_t length,
+                  const std::string& if_match, const ByteSink& sink, ObjectInfo* info) {
+  if (f.read) {
+    info->size = static_cast<uint64_t>(f.size);
+    info->etag = f.etag;
+    return f.read(offset, length == 0 ? static_cast<uint64_t>(f.size) - offset : length, sink);
+  }
+  GetOptions opts;
+  if (offset != 0 || length != 0) opts.range = ByteRange{offset, length};
+  opts.if_match = if_match;
+  return store.Get(f.key, opts, sink, info);
+}
 
 // How to bring one file up to date.
 enum class Plan { kUnchanged, kAppend, kWhole };
@@ -81,8 +104,8 @@ Status FetchWhole(ObjectStore& store, SessionIndex& index, const SourceFile& f, 
   CCFS_RETURN_IF_ERROR(index.Forget(f.rel_path));
   TranscriptFeed feed(&index, f.rel_path, FileSourceState{}, "");
   ObjectInfo info;
-  Status s = store.Get(
-      f.key, GetOptions{}, [&](const char* d, size_t n) { return feed.Feed(d, n); }, &info);
+  Status s = ReadSource(
+      store, f, 0, 0, "", [&](const char* d, size_t n) { return feed.Feed(d, n); }, &info);
   *bytes += feed.bytes_fed();
   CCFS_RETURN_IF_ERROR(s);
   FileSourceState state;
@@ -99,12 +122,9 @@ Status FetchAppended(ObjectStore& store, SessionIndex& index, const SourceFile& 
   uint64_t from = old.indexed_bytes - tail_len;
   std::string tail;
   std::optional<TranscriptFeed> feed;
-  GetOptions opts;
-  opts.range = ByteRange{from, static_cast<uint64_t>(f.size) - from};
-  opts.if_match = f.etag;
   ObjectInfo info;
-  Status s = store.Get(
-      f.key, opts,
+  Status s = ReadSource(
+      store, f, from, static_cast<uint64_t>(f.size) - from, f.etag,
       [&](const char* d, size_t n) -> Status {
         *bytes += n;
         if (!feed) {
@@ -238,16 +258,42 @@ Status RefreshFromStore(ObjectStore& store, const std::string& workspace, Sessio
                         const RefreshOptions& opts, RefreshStats* stats) {
   CCFS_RETURN_IF_ERROR(ValidateWorkspaceName(workspace));
   *stats = RefreshStats{};
-  ListOptions lo;
-  lo.prefix = TranscriptPrefix(workspace);
-  ListResult listed;
-  CCFS_RETURN_IF_ERROR(store.List(lo, &listed).Annotate("list " + lo.prefix));
   std::vector<SourceFile> files;
-  const size_t strip = workspace.size() + 1;  // "<W>/"
-  for (const ObjectInfo& o : listed.objects) {
-    std::string rel = o.key.substr(strip);
-    if (!IsTranscriptPath(rel) || !ParseTranscriptPath(rel)) continue;
-    files.push_back({rel, o.key, static_cast<int64_t>(o.size), 0, o.etag});
+  CurrentRoot root;
+  Status rooted = ReadRoot(store, workspace, &root);
+  auto reader = std::make_shared<TreeFileReader>(store, workspace);
+  if (rooted.ok()) {
+    // Layout v2: the transcripts are entries of the root's tree.
+    for (const SegmentRef& ref : root.root.segments) {
+      IndexSegment seg;
+      CCFS_RETURN_IF_ERROR(LoadSegment(store, workspace, ref, &seg));
+      for (IndexEntry& e : seg.entries) {
+        if (e.type != EntryType::kFile || !IsTranscriptPath(e.path) ||
+            !ParseTranscriptPath(e.path)) {
+          continue;
+        }
+        auto entry = std::make_shared<const IndexEntry>(std::move(e));
+        SourceFile f{entry->path,           "",     static_cast<int64_t>(entry->size), 0,
+                     EntryBytesTag(*entry), nullptr};
+        f.read = [reader, entry](uint64_t offset, uint64_t length, const ByteSink& sink) {
+          return reader->Read(*entry, offset, length, sink);
+        };
+        files.push_back(std::move(f));
+      }
+    }
+  } else if (rooted.IsNotFound()) {
+    ListOptions lo;
+    lo.prefix = TranscriptPrefix(workspace);
+    ListResult listed;
+    CCFS_RETURN_IF_ERROR(store.List(lo, &listed).Annotate("list " + lo.prefix));
+    const size_t strip = workspace.size() + 1;  // "<W>/"
+    for (const ObjectInfo& o : listed.objects) {
+      std::string rel = o.key.substr(strip);
+      if (!IsTranscriptPath(rel) || !ParseTranscriptPath(rel)) continue;
+      files.push_back({rel, o.key, static_cast<int64_t>(o.size), 0, o.etag, nullptr});
+    }
+  } else {
+    return rooted.Annotate("reading the workspace root");
   }
   stats->files = files.size();
   CCFS_RETURN_IF_ERROR(ForgetMissing(index, files, stats));

@@ -112,6 +112,30 @@ class S3StoreTest : public ::testing::Test {
   std::unique_ptr<ObjectStore> store_;
 };
 
+// CopyObject (adopting a v1 workspace uses it): the bytes stay in the store,
+// keys with awkward characters survive, If-None-Match holds.
+TEST_F(S3StoreTest, CopyInsideTheStore) {
+  std::string body(300000, 'c');
+  for (size_t i = 0; i < body.size(); i += 1000) body[i] = static_cast<char>('a' + i % 26);
+  ObjectInfo put;
+  ASSERT_TRUE(store_->PutBytes("ws/dir with space/src+1.bin", body, {}, &put).ok());
+  const uint64_t sent = store_->stats().bytes_sent.load();
+  ObjectInfo copied;
+  PutOptions create;
+  create.if_none_match_any = true;
+  Status s =
+      store_->Copy("ws/dir with space/src+1.bin", "ws/v2/packs/copy.tar.gz", create, &copied);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(copied.size, body.size());
+  EXPECT_EQ(copied.etag, put.etag);  // same bytes, single part: same MD5
+  EXPECT_EQ(store_->stats().bytes_sent.load(), sent);
+  EXPECT_EQ(Read("ws/v2/packs/copy.tar.gz", {}, nullptr), body);
+  EXPECT_TRUE(
+      store_->Copy("ws/dir with space/src+1.bin", "ws/v2/packs/copy.tar.gz", create, nullptr)
+          .IsPreconditionFailed());
+  EXPECT_TRUE(store_->Copy("ws/missing", "ws/v2/x", PutOptions{}, nullptr).IsNotFound());
+}
+
 TEST_F(S3StoreTest, PutGetHeadDeleteRoundTrip) {
   ObjectInfo put;
   ASSERT_TRUE(store_->PutBytes("ws/hello.txt", "hello, rgw", {}, &put).ok());
