@@ -72,8 +72,7 @@ void RegisterUpgrade(CLI::App& app, CommandContext& ctx) {
               << "  files: " << r.root.files << " (" << r.transcripts << " transcripts), "
               << HumanBytes(r.root.bytes) << "\n"
               << "  copied inside the store: " << HumanBytes(r.bytes_copied)
-              << ", downloaded: " << HumanBytes(store->stats().bytes_received.load())
-              << "\n"
+              << ", downloaded: " << HumanBytes(store->stats().bytes_received.load()) << "\n"
               << "  mount, exec, push, pull and cat now use the v2 tree\n";
   });
 }
