@@ -45,12 +45,16 @@ for _ in $(seq 100); do [[ -s $tc/proxy.port && -s $tc/proxy.ctl ]] && break; sl
 [[ -s $tc/proxy.port && -s $tc/proxy.ctl ]] || die "turn_cost: the counting proxy did not start"
 proxy_url="http://127.0.0.1:$(cat "$tc/proxy.port")"
 proxy_ctl="http://127.0.0.1:$(cat "$tc/proxy.ctl")"
-reset_counts() { curl -sf --max-time 5 -X POST --data '{}' "$proxy_ctl/config" >/dev/null; }
-# moved: bytes up + down since the last reset.
-moved() {
+# The proxy's byte counters only grow (POST /config does not reset them), so
+# each measurement is the difference from a reading taken just before it.
+proxy_bytes() {
   curl -sf --max-time 5 "$proxy_ctl/stats" |
     python3 -c 'import json,sys; b=json.load(sys.stdin)["bytes"]; print(b["up"] + b["down"])'
 }
+counted_from=0
+reset_counts() { counted_from=$(proxy_bytes); }
+# moved: bytes up + down since the last reset_counts.
+moved() { echo $(($(proxy_bytes) - counted_from)); }
 pct() { awk -v m="$1" -v s="$store_bytes" 'BEGIN { printf "%.4f", 100 * m / s }'; }
 
 # The turn itself, on the config directory $1.
