@@ -106,16 +106,20 @@ ccfs_turn() { # CACHE: one `ccfs exec` turn through the proxy
     bash -c 'bash "$0" "$CLAUDE_CONFIG_DIR"' "$tc/turn.sh" >/dev/null
 }
 
-reset_counts
-ccfs_turn "$tc/cache-a"
-cold=$(moved)
-
-# Another machine's flush makes cache-a stale (not counted), then the turn again.
-"$BENCH_CCFS" exec "$ws" --store "$BENCH_STORE" --cache "$tc/cache-b" -- \
-  bash -c 'echo "# from another machine" >>"$CLAUDE_CONFIG_DIR/CLAUDE.md"' >/dev/null
-reset_counts
-ccfs_turn "$tc/cache-a"
-stale=$(moved)
+# cold_and_stale CACHE OTHER_CACHE: sets `cold` (the turn on an empty CACHE),
+# then, after another machine's flush (through OTHER_CACHE, not counted)
+# made CACHE stale, `stale` (the turn again on CACHE).
+cold_and_stale() {
+  reset_counts
+  ccfs_turn "$1"
+  cold=$(moved)
+  "$BENCH_CCFS" exec "$ws" --store "$BENCH_STORE" --cache "$2" -- \
+    bash -c 'echo "# from another machine" >>"$CLAUDE_CONFIG_DIR/CLAUDE.md"' >/dev/null
+  reset_counts
+  ccfs_turn "$1"
+  stale=$(moved)
+}
+cold_and_stale "$tc/cache-a" "$tc/cache-b"
 
 # The peer: download, extract, the turn, pack, upload, all through the proxy.
 reset_counts
@@ -134,14 +138,8 @@ record "$size" 1 turn_stale_pct "$(pct "$stale")" "$(pct "$seed")"
 
 # Layout v2: the same workspace, upgraded in place.
 "$BENCH_CCFS" upgrade "$ws" --store "$BENCH_STORE" >/dev/null
-reset_counts
-ccfs_turn "$tc/cache-c"
-v2_cold=$(moved)
-"$BENCH_CCFS" exec "$ws" --store "$BENCH_STORE" --cache "$tc/cache-d" -- \
-  bash -c 'echo "# from another machine" >>"$CLAUDE_CONFIG_DIR/CLAUDE.md"' >/dev/null
-reset_counts
-ccfs_turn "$tc/cache-c"
-v2_stale=$(moved)
+cold_and_stale "$tc/cache-c" "$tc/cache-d"
+v2_cold=$cold v2_stale=$stale
 log "turn cost $size, layout v2: cold $v2_cold B, stale $v2_stale B"
 record "$size" 1 turn_v2_cold_pct "$(pct "$v2_cold")" "$(pct "$seed")"
 record "$size" 1 turn_v2_stale_pct "$(pct "$v2_stale")" "$(pct "$seed")"
