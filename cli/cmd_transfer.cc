@@ -189,7 +189,9 @@ void RegisterLs(CLI::App& app, CommandContext& ctx) {
         layout = "v2 (unreadable root)";
       }
       std::printf("%-24s %-34s %10s %11zu %10s  %-19s  %s\n", w.name.c_str(),
-                  w.has_tarball ? w.tarball_etag.c_str() : "(no tarball)",
+                  w.has_tarball        ? w.tarball_etag.c_str()
+                  : generations[i] > 0 ? "-"
+                                       : "(no tarball)",
                   HumanBytes(w.tarball_bytes).c_str(), w.transcripts,
                   HumanBytes(w.transcript_bytes).c_str(), when, layout.c_str());
     }

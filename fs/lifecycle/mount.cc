@@ -22,6 +22,7 @@
 #include "fs/lifecycle/recovery.h"
 #include "store/base/clock.h"
 #include "store/layout/file_reader.h"
+#include "store/layout/history.h"
 #include "store/layout/root_store.h"
 #include "store/objects/condition_probe.h"
 #include "store/workspace/adopt_v1.h"
@@ -186,12 +187,12 @@ Status Mount::LoadState() {
       prepare_note_ += "; the store has moved on: the next flush merges with it";
     }
   } else if (resume && v2) {
-    return Status::PreconditionFailed(
-        "the cache " + cache_.root() + " holds changes not yet flushed, made on workspace '" +
-        options_.workspace +
-        "' before it moved to layout v2; this ccfs cannot flush them onto the v2 tree yet. "
-        "Copy what you need from " +
-        cache_.ContentDir() + " and mount again with --discard-local");
+    // Unflushed changes made on v1 before the workspace moved to v2.
+    CCFS_RETURN_IF_ERROR(ResumeV1OntoV2(base_etag, &nodes));
+    prepare_note_ =
+        "resumed unflushed local changes made before the move to layout v2; the next "
+        "flush merges them with generation " +
+        std::to_string(v2root.root.generation);
   } else if (v2) {
     std::shared_ptr<const V2Tree> tree;
     if (!nodes.empty() && have_base && base_etag == v2tag &&
@@ -330,6 +331,76 @@ Status Mount::FindV2Root(const ObjectInfo& head, bool local_changes, CurrentRoot
   }
   CCFS_RETURN_IF_ERROR(ReadRoot(*store_, options_.workspace, root));
   *v2 = true;
+  return Status::OK();
+}
+
+Status Mount::ResumeV1OntoV2(const std::string& v1_etag, std::vector<NodeRecord>* nodes) {
+  auto refuse = [&](const std::string& why) {
+    return Status::PreconditionFailed("the cache " + cache_.root() +
+                                      " holds changes not yet flushed, made on workspace '" +
+                                      options_.workspace + "' before it moved to layout v2, and " +
+                                      why + ". Copy what you need from " + cache_.ContentDir() +
+                                      " and mount again with --discard-local");
+  };
+  // The generation that adopted the very tarball these changes started from
+  // holds the same tree in v2: the changes are re-based onto it, and the next
+  // flush merges them with the current root like any other writer's.
+  std::vector<WorkspaceRoot> history;
+  CCFS_RETURN_IF_ERROR(ListHistory(*store_, options_.workspace, &history));
+  const WorkspaceRoot* adoption = nullptr;
+  for (const WorkspaceRoot& r : history) {
+    if (r.adopted_v1_etag == v1_etag && r.parent_generation == 0) adoption = &r;
+  }
+  if (adoption == nullptr) return refuse("no generation adopted the tarball they started from");
+  // A root that is not the current one: its commit base never matches
+  // (If-Match fails), so the first flush merges.
+  CurrentRoot base{*adoption, "adopted-v1:" + v1_etag};
+  std::shared_ptr<const V2Tree> tree;
+  CCFS_RETURN_IF_ERROR(LoadV2Tree(*store_, options_.workspace, cache_, base, &tree));
+  CCFS_RETURN_IF_ERROR(SaveCachedV2Root(cache_, base));
+  std::vector<BaseTranscript> files;
+  std::shared_ptr<const TarballVersion> version = MakeV2Version(tree, &files);
+  std::map<std::string, std::string> tags;  // path -> V2FileTag
+  for (const BaseTranscript& f : files) tags[f.path] = f.etag;
+  for (NodeRecord& n : *nodes) {
+    auto entry = tree->entries.find(n.origin_path);
+    bool known = false;
+    if (n.origin_kind == OriginKind::kTarball && n.origin_etag == v1_etag &&
+        entry != tree->entries.end()) {
+      known = true;
+    } else if (n.origin_kind == OriginKind::kTranscript && entry != tree->entries.end()) {
+      // Adopted transcripts are one raw chunk named after the object's ETag.
+      const IndexEntry& e = entry->second;
+      known =
+          e.chunks.size() == 1 && e.chunks[0].raw &&
+          e.chunks[0].name ==
+              AdoptedObjectName(TranscriptKey(options_.workspace, n.origin_path), n.origin_etag);
+    } else if (n.origin_kind == OriginKind::kNone) {
+      continue;
+    }
+    if (!known) {
+      if (n.type == NodeType::kFile && n.state == ContentState::kRemote) {
+        return refuse(n.origin_path +
+                      " was never downloaded here and its version is not the one "
+                      "the move adopted");
+      }
+      n.origin_kind = OriginKind::kNone;  // local bytes: a change of ours
+      n.origin_etag.clear();
+    } else if (n.type == NodeType::kFile) {
+      n.origin_kind = OriginKind::kTranscript;
+      n.origin_etag = tags[n.origin_path];
+    } else {
+      n.origin_etag = version->etag;
+    }
+    CCFS_RETURN_IF_ERROR(db_->PutNode(n));
+  }
+  std::vector<BaseTranscript> old;
+  CCFS_RETURN_IF_ERROR(db_->LoadBaseTranscripts(&old));
+  for (const BaseTranscript& t : old) CCFS_RETURN_IF_ERROR(db_->DeleteBaseTranscript(t.path));
+  for (const BaseTranscript& f : files) CCFS_RETURN_IF_ERROR(db_->PutBaseTranscript(f));
+  CCFS_RETURN_IF_ERROR(db_->SetValue("base_etag", version->etag));
+  CCFS_RETURN_IF_ERROR(db_->SetValue("base_size", "0"));
+  base_.set_tarball(version);
   return Status::OK();
 }
 

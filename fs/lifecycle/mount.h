@@ -103,6 +103,10 @@ class Mount {
   Status FreshTree(const ObjectInfo& head);
   // The v2 counterpart: the tree of `root` (segments from the cache by name).
   Status FreshTreeV2(const CurrentRoot& root);
+  // A cache holding unflushed changes made on v1 tarball `v1_etag` of a
+  // workspace since adopted into v2: its nodes re-based onto the adoption's
+  // generation (the same tree), so the next flush merges them.
+  Status ResumeV1OntoV2(const std::string& v1_etag, std::vector<NodeRecord>* nodes);
   // Reads the v2 root (adopting a v1 workspace first when asked); *v2 false
   // for a workspace that stays v1.
   Status FindV2Root(const ObjectInfo& head, bool local_changes, CurrentRoot* root, bool* v2);

@@ -18,9 +18,7 @@ namespace {
 
 constexpr size_t kSegmentEntries = 2000;
 
-std::string AdoptedName(const ObjectInfo& o) {
-  return HashBytes("ccfs-adopted-v1:" + o.key + ":" + o.etag).sha256_hex;
-}
+std::string AdoptedName(const ObjectInfo& o) { return AdoptedObjectName(o.key, o.etag); }
 
 // Copies `src` to `dst` unless it is there already.
 Status CopyOnce(ObjectStore& store, const std::string& src, const std::string& dst) {
@@ -119,6 +117,10 @@ Status AdoptV1(ObjectStore& store, const std::string& workspace, const RootWrite
   CCFS_RETURN_IF_ERROR(CommitRoot(store, workspace, root, "", nullptr));
   report->root = std::move(root);
   return Status::OK();
+}
+
+std::string AdoptedObjectName(const std::string& key, const std::string& etag) {
+  return HashBytes("ccfs-adopted-v1:" + key + ":" + etag).sha256_hex;
 }
 
 }  // namespace ccfs

@@ -24,6 +24,10 @@ struct AdoptReport {
   uint64_t bytes_copied = 0;  // inside the store
 };
 
+// The name adoption gives the copy of v1 object `key` at `etag` (a pack for
+// the tarball, a raw chunk for a transcript).
+std::string AdoptedObjectName(const std::string& key, const std::string& etag);
+
 // Commits generation 1 of `workspace` from its v1 objects. The tarball must
 // be ccfs's seekable one (NotSupported for a foreign tar.gz: it has no
 // index to read by range). PreconditionFailed when a v2 root exists.

@@ -372,7 +372,15 @@ Status ListWorkspaces(ObjectStore& store, std::vector<WorkspaceInfo>* out) {
     CCFS_RETURN_IF_ERROR(ListRemoteTranscripts(store, w.name, &transcripts));
     w.transcripts = transcripts.size();
     for (const auto& [rel, info] : transcripts) w.transcript_bytes += info.size;
-    if (w.has_tarball || w.transcripts > 0) out->push_back(std::move(w));
+    if (!w.has_tarball && w.transcripts == 0) {
+      // A workspace created in layout v2 has no v1 objects, only its root.
+      ObjectInfo root;
+      Status r = store.Head(RootKey(w.name), &root);
+      if (r.IsNotFound()) continue;
+      CCFS_RETURN_IF_ERROR(r);
+      w.mtime_unix = root.mtime_unix;
+    }
+    out->push_back(std::move(w));
   }
   return Status::OK();
 }

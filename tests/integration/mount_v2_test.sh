@@ -172,6 +172,16 @@ check "mount after push equals the pushed tree" diff -r "$T/p" "$w4"
 [[ $(stat -c %Y "$T/pulled/$t") == $(stat -c %Y "$T/p/$t") ]] || fail "transcript mtime lost by pull"
 check "umount after push" timeout 120 "$CCFS" umount "$w4"
 
+# A new workspace created as v2 (no v1 object at all): listed, pulled back.
+n2=$T/n2
+do_mount "new-$WS" "$n2" --layout v2 --hydrate lazy
+echo fresh >"$n2/fresh.txt"
+check "umount of a new v2 workspace" timeout 120 "$CCFS" umount "$n2"
+"$CCFS" ls --store "$STORE" | grep "^new-$WS " | grep -q "v2 gen 1" ||
+  fail "ccfs ls does not show new-$WS as v2 gen 1: $("$CCFS" ls --store "$STORE")"
+check "pull of a new v2 workspace" "$CCFS" pull "new-$WS" "$T/n2pulled" --store "$STORE" >/dev/null
+[[ $(cat "$T/n2pulled/fresh.txt") == fresh ]] || fail "the new v2 workspace lost fresh.txt"
+
 # `ccfs sessions` straight from the v2 store sees what the pushed dir has.
 sessions() { python3 -c '
 import json, sys

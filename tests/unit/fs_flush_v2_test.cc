@@ -6,7 +6,9 @@
 //   flush commits everything;
 // - an append to a transcript goes up as one chunk of the new bytes only;
 //   a rewrite of one as a single fresh chunk;
-// - a mount that adopted a v1 workspace shows the same tree.
+// - a mount that adopted a v1 workspace shows the same tree;
+// - a cache holding unflushed changes made on v1 before the workspace moved
+//   to v2 resumes them, and its flush merges them with what v2 writers did.
 #include <gtest/gtest.h>
 
 #include "fs/hydrate/remote_tree_v2.h"
@@ -200,6 +202,46 @@ TEST_F(FlushV2Test, AppendsGoUpAsChunksOfTheNewBytes) {
   auto fresh = Open("c2");
   ASSERT_TRUE(fresh);
   EXPECT_EQ(ReadAll(*fresh->filesystem(), kTranscript), "{\"rewritten\":true}\n");
+}
+
+TEST_F(FlushV2Test, UnflushedV1ChangesResumeOntoTheAdoptedWorkspace) {
+  {
+    // A v1 mount whose changes never got flushed (it went away, as in a crash).
+    auto old = fstest::PrepareFileMount(fstest::FileMountOptions(dir_, "old"));
+    ASSERT_TRUE(old);
+    Filesystem& fs = *old->filesystem();
+    ASSERT_EQ(PutFile(fs, "from-v1-cache.txt", "kept"), 0);
+    ASSERT_EQ(PutFile(fs, "settings.json", "{\"v1\": true}\n"), 0);
+    ASSERT_EQ(Append(fs, kTranscript, "{\"n\":\"v1\"}\n"), 0);
+  }
+  {
+    // Meanwhile the workspace moves to v2 and another machine commits.
+    auto other = Open("other");
+    ASSERT_TRUE(other);
+    ASSERT_EQ(PutFile(*other->filesystem(), "from-v2.txt", "v2"), 0);
+    ASSERT_EQ(PutFile(*other->filesystem(), "CLAUDE.md", "# memory of v2\n"), 0);
+    FlushReport r;
+    ASSERT_TRUE(other->Flush(FlushOptions{}, &r).ok());
+  }
+  // The old cache mounts again: its changes are there and flush by merging.
+  auto again = fstest::PrepareFileMount(fstest::FileMountOptions(dir_, "old"));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(ReadAll(*again->filesystem(), "from-v1-cache.txt"), "kept");
+  FlushReport r;
+  Status s = again->Flush(FlushOptions{}, &r);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_GE(r.merge_rounds, 1u);
+  EXPECT_TRUE(r.conflicts.empty());
+
+  auto fresh = Open("fresh");
+  ASSERT_TRUE(fresh);
+  Filesystem& f = *fresh->filesystem();
+  EXPECT_EQ(ReadAll(f, "from-v1-cache.txt"), "kept");
+  EXPECT_EQ(ReadAll(f, "from-v2.txt"), "v2");
+  EXPECT_EQ(ReadAll(f, "settings.json"), "{\"v1\": true}\n");
+  EXPECT_EQ(ReadAll(f, "CLAUDE.md"), "# memory of v2\n");
+  EXPECT_EQ(ReadAll(f, kTranscript), "{\"type\":\"user\",\"n\":0}\n{\"n\":\"v1\"}\n");
+  EXPECT_EQ(ReadAll(f, "agents/a.md"), "agent a\n");
 }
 
 }  // namespace
