@@ -72,8 +72,14 @@ void RegisterUpgrade(CLI::App& app, CommandContext& ctx) {
               << "  files: " << r.root.files << " (" << r.transcripts << " transcripts), "
               << HumanBytes(r.root.bytes) << "\n"
               << "  copied inside the store: " << HumanBytes(r.bytes_copied)
-              << ", downloaded: " << HumanBytes(store->stats().bytes_received.load()) << "\n"
-              << "  mount, exec, push, pull and cat now use the v2 tree\n";
+              << ", downloaded: " << HumanBytes(store->stats().bytes_received.load())
+              << ", uploaded: " << HumanBytes(store->stats().bytes_sent.load()) << "\n";
+    if (r.foreign) {
+      std::cout << "  the tarball had no ccfs index (a plain tar.gz): it was read whole and "
+                   "packed again\n";
+    }
+    for (const std::string& why : r.skipped) std::cout << "  left out: " << why << "\n";
+    std::cout << "  mount, exec, push, pull and cat now use the v2 tree\n";
   });
 }
 

@@ -26,6 +26,7 @@
 #include "store/layout/root_store.h"
 #include "store/objects/condition_probe.h"
 #include "store/workspace/adopt_v1.h"
+#include "store/workspace/late_v1.h"
 #include "store/workspace/workspace_layout.h"
 
 namespace ccfs {
@@ -156,18 +157,14 @@ Status Mount::LoadState() {
   CurrentRoot v2root;
   bool v2 = false;
   CCFS_RETURN_IF_ERROR(FindV2Root(head, resume, &v2root, &v2));
-  const std::string v2tag = V2VersionTag(v2root.etag);
-  // An older ccfs that wrote the v1 tarball after the adoption: its changes
-  // are not in the v2 tree. Said loudly (not merged yet: docs/layout-v2-plan.md).
+  // A v1 tarball written after the move to v2 (by an older ccfs, or a mount
+  // that began before the move): a writable mount takes its changes in as a
+  // generation; a read-only one says so.
   std::string late_v1;
-  if (v2 && !v2root.root.adopted_v1_etag.empty() && !head.etag.empty() &&
-      head.etag != v2root.root.adopted_v1_etag) {
-    late_v1 = "; WARNING: the v1 tarball was rewritten (ETag " + head.etag +
-              ") after this workspace moved to layout v2 (from " + v2root.root.adopted_v1_etag +
-              "), by an older ccfs: those changes are not in this tree (ccfs pull of an older "
-              "ccfs still shows them)";
-    spdlog::warn("mount {}{}", options_.workspace, late_v1);
+  if (v2 && !head.etag.empty() && head.etag != v2root.root.adopted_v1_etag) {
+    CCFS_RETURN_IF_ERROR(TakeInLateV1(&v2root, &late_v1));
   }
+  const std::string v2tag = V2VersionTag(v2root.etag);
 
   if (resume && IsV2VersionTag(base_etag)) {
     // Unflushed changes on a layout-v2 base: that base from the cache.
@@ -315,22 +312,56 @@ Status Mount::FindV2Root(const ObjectInfo& head, bool local_changes, CurrentRoot
   // mount), and a read-only mount writes nothing.
   if (local_changes || options_.read_only) return Status::OK();
   AdoptReport adopted;
-  Status s =
-      AdoptV1(*store_, options_.workspace,
-              RootWriter{ConflictHostName(), static_cast<int64_t>(::getpid()), ""}, &adopted);
+  Status s = AdoptV1(*store_, options_.workspace,
+                     RootWriter{ConflictHostName(), static_cast<int64_t>(::getpid()), ""}, &adopted,
+                     cache_.TmpDir());
   if (s.ok()) {
-    spdlog::info("adopted v1 workspace {} into layout v2: {} files, {} transcripts, {} B copied",
-                 options_.workspace, adopted.files, adopted.transcripts, adopted.bytes_copied);
-  } else if (s.IsNotSupported()) {
-    // A tar.gz written by another tool has no index to adopt by range: it
-    // mounts as v1 (unpacked whole), as without the flag.
-    spdlog::warn("workspace {} stays in layout v1: {}", options_.workspace, s.ToString());
-    return Status::OK();
+    spdlog::info(
+        "adopted v1 workspace {} into layout v2: {} files, {} transcripts, {} B copied in the "
+        "store, {} B downloaded, {} B uploaded",
+        options_.workspace, adopted.files, adopted.transcripts, adopted.bytes_copied,
+        adopted.bytes_downloaded, adopted.bytes_uploaded);
+    for (const std::string& why : adopted.skipped) spdlog::warn("adoption left out {}", why);
   } else if (!s.IsPreconditionFailed()) {  // 412: another machine adopted it first
     return s.Annotate("adopting workspace '" + options_.workspace + "' into layout v2");
   }
   CCFS_RETURN_IF_ERROR(ReadRoot(*store_, options_.workspace, root));
   *v2 = true;
+  return Status::OK();
+}
+
+Status Mount::TakeInLateV1(CurrentRoot* root, std::string* note) {
+  if (options_.read_only) {
+    *note =
+        "; WARNING: the v1 tarball was rewritten after this workspace moved to layout v2 "
+        "(by an older ccfs): those changes are not in this tree until a writable mount "
+        "takes them in";
+    spdlog::warn("mount {}{}", options_.workspace, *note);
+    return Status::OK();
+  }
+  LateV1Report late;
+  Status s =
+      MergeLateV1Tarball(*store_, options_.workspace,
+                         RootWriter{ConflictHostName(), static_cast<int64_t>(::getpid()), ""},
+                         cache_.TmpDir(), root, &late);
+  if (!s.ok()) {
+    // The v2 tree is whole without them: mount it, say so, try again next time.
+    *note =
+        "; WARNING: a v1 tarball was written after this workspace moved to layout v2, and "
+        "taking its changes in failed (" +
+        s.ToString() + "); they are not in this tree, the tarball is left as it is";
+    spdlog::warn("mount {}{}", options_.workspace, *note);
+    return Status::OK();
+  }
+  if (!late.merged) return Status::OK();
+  *note = "; took in a v1 tarball written after the move to layout v2 as generation " +
+          std::to_string(late.generation) + " (" + std::to_string(late.taken.size()) +
+          " paths taken, " + std::to_string(late.conflicts.size()) + " conflict copies)";
+  spdlog::warn("mount {}{}", options_.workspace, *note);
+  for (const auto& [path, copy] : late.conflicts) {
+    spdlog::warn("late v1 change to {} kept as {} (this tree changed it too)", path, copy);
+  }
+  for (const std::string& why : late.skipped) spdlog::warn("late v1 change left out: {}", why);
   return Status::OK();
 }
 

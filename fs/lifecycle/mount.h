@@ -106,6 +106,9 @@ class Mount {
   // A cache holding unflushed changes made on v1 tarball `v1_etag` of a
   // workspace since adopted into v2: its nodes re-based onto the adoption's
   // generation (the same tree), so the next flush merges them.
+  // Merges a v1 tarball written after the move to v2 into *root (a new
+  // generation) on a writable mount; appends what happened to *note.
+  Status TakeInLateV1(CurrentRoot* root, std::string* note);
   Status ResumeV1OntoV2(const std::string& v1_etag, std::vector<NodeRecord>* nodes);
   // Reads the v2 root (adopting a v1 workspace first when asked); *v2 false
   // for a workspace that stays v1.

@@ -97,7 +97,9 @@ Status CommitOnce(ObjectStore& store, const std::string& workspace, const Curren
   next.writer = input.writer;
   next.committed_unix_ms = NowUnixMs();
   next.segments = plan.segments;
-  next.adopted_v1_etag = base != nullptr ? base->root.adopted_v1_etag : "";
+  next.adopted_v1_etag = !input.adopted_v1_etag.empty() ? input.adopted_v1_etag
+                         : base != nullptr              ? base->root.adopted_v1_etag
+                                                        : "";
   const int64_t files =
       (base != nullptr ? static_cast<int64_t>(base->root.files) : 0) + plan.files_delta;
   const int64_t bytes =

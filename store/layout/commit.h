@@ -49,6 +49,9 @@ struct CommitInput {
   // Where the base's segments come from; unset: GET from the store. A mount
   // passes its own copies, so a commit reads nothing it already has.
   SegmentLoader load_segment;
+  // Non-empty: the v1 tarball version whose changes this commit took in
+  // (store/workspace/late_v1.h); otherwise the base's is carried forward.
+  std::string adopted_v1_etag;
 };
 
 struct CommitReport {

@@ -70,6 +70,7 @@ class FaultStore : public ObjectStore {
                   ObjectInfo* info) override;
   Status List(const ListOptions& opts, ListResult* out) override;
   // Counted and faulted as a PUT of `dst`.
+  bool CopyKeepsEtag() const override { return base_->CopyKeepsEtag(); }
   Status Copy(const std::string& src, const std::string& dst, const PutOptions& opts,
               ObjectInfo* info) override;
   Status Delete(const std::string& key) override;

@@ -226,6 +226,17 @@ class FileStore : public ObjectStore {
       if (IsMissing(errno) || errno == ELOOP) return NotFoundError(src);
       return Status::FromErrno("open " + from, errno);
     }
+    if (!opts.copy_source_if_match.empty()) {
+      // The open file is one version (a PUT renames a new inode into place):
+      // its ETag is the ETag of the bytes this copies.
+      struct stat st;
+      if (::fstat(in.get(), &st) != 0) return Status::FromErrno("stat " + from, errno);
+      const std::string etag = InfoOf(src, st).etag;
+      if (etag != opts.copy_source_if_match) {
+        return Status::PreconditionFailed("copy source " + src + " is now " + etag + ", not " +
+                                          opts.copy_source_if_match);
+      }
+    }
     uint64_t copied = 0;
     Status s = Put(
         dst, opts,

@@ -47,6 +47,10 @@ struct PutOptions {
   std::string if_match;            // replace only this version
   bool if_none_match_any = false;  // create only: fail if the key exists
   std::string content_type = "application/octet-stream";
+  // Copy only: copy only this version of the source (PreconditionFailed
+  // otherwise), so a name derived from the source's ETag never holds the
+  // bytes of another version.
+  std::string copy_source_if_match;
 };
 
 struct ListOptions {
@@ -124,6 +128,10 @@ class ObjectStore {
   // first refused If-Match (which costs that request's body twice); one
   // told up front (from a remembered probe: store/objects/condition_probe.h) never
   // has to.
+  // Whether Copy of a single-part object gives the copy the source's ETag
+  // (S3: the MD5 of the same bytes), so a caller can check what it copied.
+  virtual bool CopyKeepsEtag() const { return false; }
+
   virtual std::string IfMatchForm() const { return ""; }
   virtual void SetIfMatchForm(const std::string& form) { (void)form; }
 

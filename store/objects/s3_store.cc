@@ -175,12 +175,20 @@ class S3Store : public ObjectStore {
       if (head.ok()) return Status::PreconditionFailed(dst + " exists");
       if (!head.IsNotFound()) return head;
     }
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"x-amz-copy-source", "/" + bucket_ + "/" + UriEncode(FullKey(src), true)}};
+    if (!opts.copy_source_if_match.empty()) {
+      // The same ETag form the store's If-Match takes (RGW: unquoted).
+      const bool quoted = client_.etag_form() == S3Client::EtagForm::kQuoted;
+      const std::string etag =
+          quoted ? "\"" + opts.copy_source_if_match + "\"" : opts.copy_source_if_match;
+      headers.emplace_back("x-amz-copy-source-if-match", etag);
+      // Ceph RGW reads the condition under this older name.
+      headers.emplace_back("x-amz-copy-if-match", etag);
+    }
     S3Response resp;
     CCFS_RETURN_IF_ERROR(client_.Execute(
-        {.method = "PUT",
-         .key = FullKey(dst),
-         .headers = {{"x-amz-copy-source", "/" + bucket_ + "/" + UriEncode(FullKey(src), true)}}},
-        &resp));
+        {.method = "PUT", .key = FullKey(dst), .headers = std::move(headers)}, &resp));
     // A copy can fail after its 200 went out: the body then holds <Error>.
     if (resp.body.find("<Error>") != std::string::npos) {
       return Status::Unavailable("copy " + src + " -> " + dst +
@@ -205,6 +213,8 @@ class S3Store : public ObjectStore {
   std::string Describe() const override {
     return "s3://" + bucket_ + (prefix_.empty() ? "" : "/" + prefix_) + " (" + endpoint_ + ")";
   }
+
+  bool CopyKeepsEtag() const override { return true; }
 
   std::string IfMatchForm() const override {
     return client_.etag_form() == S3Client::EtagForm::kUnquoted ? "unquoted" : "";

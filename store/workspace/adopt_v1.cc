@@ -1,14 +1,23 @@
 #include "store/workspace/adopt_v1.h"
 
-#include <algorithm>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "store/archive/pack_dir.h"
+#include "store/archive/safe_extract.h"
 #include "store/archive/seekable_tar_reader.h"
 #include "store/base/clock.h"
 #include "store/base/content_hash.h"
+#include "store/base/unique_fd.h"
 #include "store/layout/file_reader.h"
 #include "store/layout/pack_builder.h"
 #include "store/layout/root_store.h"
 #include "store/layout/segment_plan.h"
+#include "store/objects/local_file.h"
 #include "store/workspace/transcript_modes.h"
 #include "store/workspace/workspace_layout.h"
 
@@ -20,18 +29,136 @@ constexpr size_t kSegmentEntries = 2000;
 
 std::string AdoptedName(const ObjectInfo& o) { return AdoptedObjectName(o.key, o.etag); }
 
-// Copies `src` to `dst` unless it is there already.
-Status CopyOnce(ObjectStore& store, const std::string& src, const std::string& dst) {
+// Copies version `src_etag` of `src` to `dst` (named after that version)
+// unless it is there already. A source replaced since it was listed is
+// Aborted: adopting again reads the new version.
+Status CopyOnce(ObjectStore& store, const std::string& src, const std::string& src_etag,
+                const std::string& dst) {
+  ObjectInfo there;
+  Status head = store.Head(dst, &there);
+  if (head.ok()) return Status::OK();
+  if (!head.IsNotFound()) return head;
   PutOptions opts;
-  opts.if_none_match_any = true;
-  Status s = store.Copy(src, dst, opts, nullptr);
-  return s.IsPreconditionFailed() ? Status::OK() : s;
+  opts.copy_source_if_match = src_etag;
+  const Status changed =
+      Status::Unavailable(src + " changed while it was being adopted (it is no longer version " +
+                          src_etag + "); try again");
+  ObjectInfo copied;
+  Status s = store.Copy(src, dst, opts, &copied);
+  if (s.IsPreconditionFailed()) return changed;
+  CCFS_RETURN_IF_ERROR(s);
+  // A store may ignore the condition. Where a copy of a single-part object
+  // keeps its MD5 ETag, another ETag means other bytes: never keep them
+  // under this version's name. (A multipart source's copy gets a new ETag:
+  // there the condition is all there is.)
+  const bool single_part = src_etag.find('-') == std::string::npos;
+  if (store.CopyKeepsEtag() && single_part && copied.etag != src_etag) {
+    IgnoreError(store.Delete(dst), "the next adoption copies it again");
+    return changed;
+  }
+  return Status::OK();
+}
+
+// A scratch directory of this process, removed with everything in it.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& parent) {
+    std::string base = parent;
+    if (base.empty()) {
+      const char* t = std::getenv("TMPDIR");
+      base = t != nullptr && *t != '\0' ? t : "/tmp";
+    }
+    path_ = base + "/ccfs-adopt-" + std::to_string(::getpid()) + "-" + NewRootNonce();
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A foreign tarball (no ccfs index: nothing in it can be read by range) is
+// read once, whole, at the ETag that was listed, and packed again as a
+// seekable pack: extracting with the pull's safeguards, then packing the
+// tree, gives exactly what a v1 mount of it shows.
+Status AdoptForeignTarball(ObjectStore& store, const std::string& workspace,
+                           const ObjectInfo& tarball, const std::string& scratch_dir,
+                           std::vector<SegmentChange>* changes, AdoptReport* report) {
+  const std::string key = TarballKey(workspace);
+  ScratchDir scratch(scratch_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(scratch.path(), ec);
+  if (ec) return Status::IOError("creating " + scratch.path() + ": " + ec.message());
+  const std::string download = scratch.path() + "/foreign.tar.gz";
+  GetOptions get;
+  get.if_match = tarball.etag;  // the version the root will say it adopted
+  CCFS_RETURN_IF_ERROR(DownloadToFile(store, key, get, download).Annotate("adopting " + key));
+  report->bytes_downloaded += tarball.size;
+  std::vector<SkippedEntry> skipped;
+  CCFS_RETURN_IF_ERROR(ExtractTarGz(download, scratch.path() + "/tree", &skipped, nullptr)
+                           .Annotate("adopting " + key + ": extracting"));
+  ::unlink(download.c_str());  // halves the scratch space needed
+  const std::string pack_path = scratch.path() + "/pack.tar.gz";
+  TarIndex index;
+  std::vector<SkippedEntry> not_packed;  // (PackDirectory starts its list afresh)
+  CCFS_RETURN_IF_ERROR(PackDirectory(scratch.path() + "/tree", nullptr, pack_path,
+                                     SeekableTarWriter::Options(), &index, &not_packed)
+                           .Annotate("adopting " + key + ": packing"));
+  skipped.insert(skipped.end(), not_packed.begin(), not_packed.end());
+  for (const SkippedEntry& e : skipped) report->skipped.push_back(e.path + ": " + e.reason);
+
+  UniqueFd fd(::open(pack_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno("adopting: " + pack_path, errno);
+  const off_t size = ::lseek(fd.get(), 0, SEEK_END);
+  if (size < 0) return Status::FromErrno("adopting: " + pack_path, errno);
+  ContentHashes hashes;
+  CCFS_RETURN_IF_ERROR(HashFileRange(fd.get(), 0, static_cast<uint64_t>(size), &hashes));
+  const std::string pack = hashes.sha256_hex;
+  PutOptions put;
+  put.if_none_match_any = true;  // content-named: one already there is the same
+  put.content_type = "application/gzip";
+  Status up = store.PutFile(PackKey(workspace, pack), pack_path, put, nullptr);
+  if (!up.ok() && !up.IsPreconditionFailed()) return up.Annotate("adopting: uploading the pack");
+  report->bytes_uploaded += static_cast<uint64_t>(size);
+  report->foreign = true;
+  for (const TarEntry& t : index.entries) {
+    if (t.type == EntryType::kFile) ++report->files;
+    changes->push_back({t.path, EntryFromPackMember(t, pack)});
+  }
+  return Status::OK();
 }
 
 }  // namespace
 
+Status AdoptTarball(ObjectStore& store, const std::string& workspace, const ObjectInfo& tarball,
+                    const std::string& scratch_dir, std::vector<SegmentChange>* changes,
+                    AdoptReport* report) {
+  const std::string key = TarballKey(workspace);
+  // The index and the copy are of one version.
+  const RangeFetcher fetch = ObjectRangeFetcher(store, key, tarball.etag);
+  TarIndex index;
+  Status read = ReadSeekableIndex(tarball.size, fetch, &index);
+  if (read.IsNotFound()) {
+    return AdoptForeignTarball(store, workspace, tarball, scratch_dir, changes, report);
+  }
+  CCFS_RETURN_IF_ERROR(read);
+  const std::string pack = AdoptedName(tarball);
+  CCFS_RETURN_IF_ERROR(CopyOnce(store, key, tarball.etag, PackKey(workspace, pack)));
+  report->bytes_copied += tarball.size;
+  for (const TarEntry& t : index.entries) {
+    if (t.type == EntryType::kFile) ++report->files;
+    changes->push_back({t.path, EntryFromPackMember(t, pack)});
+  }
+  return Status::OK();
+}
+
 Status AdoptV1(ObjectStore& store, const std::string& workspace, const RootWriter& writer,
-               AdoptReport* report) {
+               AdoptReport* report, const std::string& scratch_dir) {
   *report = AdoptReport{};
   CCFS_RETURN_IF_ERROR(ValidateWorkspaceName(workspace));
   CurrentRoot existing;
@@ -43,24 +170,7 @@ Status AdoptV1(ObjectStore& store, const std::string& workspace, const RootWrite
   ObjectInfo tarball;
   Status head = store.Head(TarballKey(workspace), &tarball);
   if (head.ok()) {
-    const std::string key = TarballKey(workspace);
-    // The index and the copy are of one version.
-    const RangeFetcher fetch = ObjectRangeFetcher(store, key, tarball.etag);
-    TarIndex index;
-    Status read = ReadSeekableIndex(tarball.size, fetch, &index);
-    if (read.IsNotFound()) {
-      return Status::NotSupported(store.Describe() + "/" + key +
-                                  " is a foreign tar.gz without a ccfs index; adopting it "
-                                  "needs a full read (not done yet)");
-    }
-    CCFS_RETURN_IF_ERROR(read);
-    const std::string pack = AdoptedName(tarball);
-    CCFS_RETURN_IF_ERROR(CopyOnce(store, key, PackKey(workspace, pack)));
-    report->bytes_copied += tarball.size;
-    for (const TarEntry& t : index.entries) {
-      if (t.type == EntryType::kFile) ++report->files;
-      changes.push_back({t.path, EntryFromPackMember(t, pack)});
-    }
+    CCFS_RETURN_IF_ERROR(AdoptTarball(store, workspace, tarball, scratch_dir, &changes, report));
   } else if (!head.IsNotFound()) {
     return head;
   }
@@ -84,7 +194,7 @@ Status AdoptV1(ObjectStore& store, const std::string& workspace, const RootWrite
     e.size = o.size;
     if (o.size > 0) {
       ChunkRef c{AdoptedName(o), o.size, /*raw=*/true};
-      CCFS_RETURN_IF_ERROR(CopyOnce(store, o.key, ChunkKey(workspace, c.name)));
+      CCFS_RETURN_IF_ERROR(CopyOnce(store, o.key, o.etag, ChunkKey(workspace, c.name)));
       report->bytes_copied += o.size;
       e.chunks.push_back(c);
     }

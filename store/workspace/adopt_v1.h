@@ -10,9 +10,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "store/base/status.h"
 #include "store/layout/root.h"
+#include "store/layout/segment_plan.h"
 #include "store/objects/object_store.h"
 
 namespace ccfs {
@@ -22,16 +24,35 @@ struct AdoptReport {
   uint64_t files = 0;
   uint64_t transcripts = 0;
   uint64_t bytes_copied = 0;  // inside the store
+  // A foreign tarball only: it crossed the wire twice.
+  bool foreign = false;
+  uint64_t bytes_downloaded = 0;
+  uint64_t bytes_uploaded = 0;
+  std::vector<std::string> skipped;  // "path: why"
 };
+
+// The tarball's tree as entries of the v2 layout, its bytes made a pack:
+// version `tarball` of the v1 tarball copied inside the store (ccfs's
+// seekable one), or read, extracted and packed again (a foreign one). Adds
+// one change per entry to `changes`; counts in `report`.
+Status AdoptTarball(ObjectStore& store, const std::string& workspace, const ObjectInfo& tarball,
+                    const std::string& scratch_dir, std::vector<SegmentChange>* changes,
+                    AdoptReport* report);
 
 // The name adoption gives the copy of v1 object `key` at `etag` (a pack for
 // the tarball, a raw chunk for a transcript).
 std::string AdoptedObjectName(const std::string& key, const std::string& etag);
 
-// Commits generation 1 of `workspace` from its v1 objects. The tarball must
-// be ccfs's seekable one (NotSupported for a foreign tar.gz: it has no
-// index to read by range). PreconditionFailed when a v2 root exists.
+// Commits generation 1 of `workspace` from its v1 objects. PreconditionFailed
+// when a v2 root exists.
+//
+// A foreign tarball (a tar.gz made by `tar czf`, without ccfs's index) has no
+// member a range could reach: it is downloaded once, extracted with the
+// pull's safeguards under `scratch_dir` ("" = $TMPDIR or /tmp), packed again
+// as a seekable pack and uploaded (report->bytes_downloaded/uploaded say so).
+// Entries the extraction refuses (hostile paths) are left out and named in
+// report->skipped.
 Status AdoptV1(ObjectStore& store, const std::string& workspace, const RootWriter& writer,
-               AdoptReport* report);
+               AdoptReport* report, const std::string& scratch_dir = "");
 
 }  // namespace ccfs

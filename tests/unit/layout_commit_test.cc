@@ -190,6 +190,17 @@ TEST_F(LayoutCommitTest, CopyInsideTheStoreMovesNoBytesAndKeepsConditions) {
       faults.Copy("ws/workspace.tar.gz", PackKey("ws", std::string(64, 'a')), create, nullptr)
           .IsPreconditionFailed());
   EXPECT_TRUE(faults.Copy("ws/missing", "ws/x", PutOptions{}, nullptr).IsNotFound());
+
+  // Pinned to the source's version: a stale ETag copies nothing.
+  ObjectInfo src;
+  ASSERT_TRUE(faults.Head("ws/workspace.tar.gz", &src).ok());
+  PutOptions pinned;
+  pinned.copy_source_if_match = src.etag;
+  EXPECT_TRUE(faults.Copy("ws/workspace.tar.gz", "ws/pinned", pinned, nullptr).ok());
+  pinned.copy_source_if_match = "not-" + src.etag;
+  EXPECT_TRUE(
+      faults.Copy("ws/workspace.tar.gz", "ws/stale", pinned, nullptr).IsPreconditionFailed());
+  EXPECT_TRUE(faults.Head("ws/stale", &src).IsNotFound());
 }
 
 }  // namespace

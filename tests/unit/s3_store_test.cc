@@ -134,6 +134,18 @@ TEST_F(S3StoreTest, CopyInsideTheStore) {
       store_->Copy("ws/dir with space/src+1.bin", "ws/v2/packs/copy.tar.gz", create, nullptr)
           .IsPreconditionFailed());
   EXPECT_TRUE(store_->Copy("ws/missing", "ws/v2/x", PutOptions{}, nullptr).IsNotFound());
+
+  // Pinned to the source's version: a stale ETag copies nothing.
+  PutOptions pinned;
+  pinned.copy_source_if_match = put.etag;
+  s = store_->Copy("ws/dir with space/src+1.bin", "ws/v2/packs/pinned", pinned, nullptr);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(Read("ws/v2/packs/pinned", {}, nullptr), body);
+  pinned.copy_source_if_match = "0123456789abcdef0123456789abcdef";
+  s = store_->Copy("ws/dir with space/src+1.bin", "ws/v2/packs/stale", pinned, nullptr);
+  EXPECT_TRUE(s.IsPreconditionFailed()) << s.ToString();
+  ObjectInfo none;
+  EXPECT_TRUE(store_->Head("ws/v2/packs/stale", &none).IsNotFound());
 }
 
 TEST_F(S3StoreTest, PutGetHeadDeleteRoundTrip) {
