@@ -11,18 +11,6 @@
 
 namespace ccfs {
 
-namespace {
-
-Status PutPackFile(ObjectStore& store, const std::string& key, const std::string& path) {
-  PutOptions opts;
-  opts.if_none_match_any = true;
-  opts.content_type = "application/gzip";
-  Status s = store.PutFile(key, path, opts, nullptr);
-  return s.IsPreconditionFailed() ? Status::OK() : s;  // content-named: already there
-}
-
-}  // namespace
-
 Status CommitOnce(ObjectStore& store, const std::string& workspace, const CurrentRoot* base,
                   const CommitInput& input, CommitReport* report) {
   *report = CommitReport{};
@@ -34,7 +22,7 @@ Status CommitOnce(ObjectStore& store, const std::string& workspace, const Curren
                                   NewRootNonce() + ".tar.gz";
     BuiltPack pack;
     Status built = BuildPack(pack_path, input.files, &pack);
-    if (built.ok()) built = PutPackFile(store, PackKey(workspace, pack.name), pack.path);
+    if (built.ok()) built = PutPack(store, workspace, pack.name, pack.path);
     ::unlink(pack_path.c_str());
     CCFS_RETURN_IF_ERROR(built.Annotate("pack"));
     report->bytes_uploaded += pack.bytes;

@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <unordered_map>
 
 #include "store/archive/seekable_tar_writer.h"
 #include "store/base/content_hash.h"
 #include "store/base/unique_fd.h"
+#include "store/layout/root_store.h"
 
 namespace ccfs {
 
@@ -69,6 +71,28 @@ IndexEntry EntryFromPackMember(const TarEntry& t, const std::string& pack) {
     }
   }
   return e;
+}
+
+Status PutPack(ObjectStore& store, const std::string& workspace, const std::string& name,
+               const std::string& path) {
+  PutOptions opts;
+  opts.if_none_match_any = true;
+  opts.content_type = "application/gzip";
+  Status s = store.PutFile(PackKey(workspace, name), path, opts, nullptr);
+  return s.IsPreconditionFailed() ? Status::OK() : s;
+}
+
+Status HashAndPutPack(ObjectStore& store, const std::string& workspace, const std::string& path,
+                      std::string* name, uint64_t* bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno("open " + path, errno);
+  const off_t size = ::lseek(fd.get(), 0, SEEK_END);
+  if (size < 0) return Status::FromErrno("seek " + path, errno);
+  ContentHashes hashes;
+  CCFS_RETURN_IF_ERROR(HashFileRange(fd.get(), 0, static_cast<uint64_t>(size), &hashes));
+  *name = hashes.sha256_hex;
+  *bytes = static_cast<uint64_t>(size);
+  return PutPack(store, workspace, *name, path).Annotate("uploading the pack");
 }
 
 }  // namespace ccfs

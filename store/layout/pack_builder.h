@@ -11,6 +11,7 @@
 
 #include "store/base/status.h"
 #include "store/layout/index_segment.h"
+#include "store/objects/object_store.h"
 
 namespace ccfs {
 
@@ -37,5 +38,15 @@ IndexEntry EntryFromPackMember(const TarEntry& t, const std::string& pack);
 // Writes `files` (regular files with bytes; paths canonical and distinct)
 // into a new pack at `out_path`.
 Status BuildPack(const std::string& out_path, const std::vector<PackFile>& files, BuiltPack* out);
+
+// Uploads the pack at `path` as `name` of `workspace`, If-None-Match: a pack
+// is content-named, so one already there holds the same bytes.
+Status PutPack(ObjectStore& store, const std::string& workspace, const std::string& name,
+               const std::string& path);
+
+// Names a pack file built elsewhere (the SHA-256 of its bytes) and uploads
+// it; `*bytes` receives its size.
+Status HashAndPutPack(ObjectStore& store, const std::string& workspace, const std::string& path,
+                      std::string* name, uint64_t* bytes);
 
 }  // namespace ccfs

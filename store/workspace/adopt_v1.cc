@@ -1,6 +1,5 @@
 #include "store/workspace/adopt_v1.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +11,6 @@
 #include "store/archive/seekable_tar_reader.h"
 #include "store/base/clock.h"
 #include "store/base/content_hash.h"
-#include "store/base/unique_fd.h"
 #include "store/layout/file_reader.h"
 #include "store/layout/pack_builder.h"
 #include "store/layout/root_store.h"
@@ -112,19 +110,11 @@ Status AdoptForeignTarball(ObjectStore& store, const std::string& workspace,
   skipped.insert(skipped.end(), not_packed.begin(), not_packed.end());
   for (const SkippedEntry& e : skipped) report->skipped.push_back(e.path + ": " + e.reason);
 
-  UniqueFd fd(::open(pack_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return Status::FromErrno("adopting: " + pack_path, errno);
-  const off_t size = ::lseek(fd.get(), 0, SEEK_END);
-  if (size < 0) return Status::FromErrno("adopting: " + pack_path, errno);
-  ContentHashes hashes;
-  CCFS_RETURN_IF_ERROR(HashFileRange(fd.get(), 0, static_cast<uint64_t>(size), &hashes));
-  const std::string pack = hashes.sha256_hex;
-  PutOptions put;
-  put.if_none_match_any = true;  // content-named: one already there is the same
-  put.content_type = "application/gzip";
-  Status up = store.PutFile(PackKey(workspace, pack), pack_path, put, nullptr);
-  if (!up.ok() && !up.IsPreconditionFailed()) return up.Annotate("adopting: uploading the pack");
-  report->bytes_uploaded += static_cast<uint64_t>(size);
+  std::string pack;
+  uint64_t size = 0;
+  CCFS_RETURN_IF_ERROR(
+      HashAndPutPack(store, workspace, pack_path, &pack, &size).Annotate("adopting " + key));
+  report->bytes_uploaded += size;
   report->foreign = true;
   for (const TarEntry& t : index.entries) {
     if (t.type == EntryType::kFile) ++report->files;

@@ -1,15 +1,13 @@
 #include "store/workspace/push_v2.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <set>
 
 #include "store/archive/pack_dir.h"
-#include "store/base/content_hash.h"
-#include "store/base/unique_fd.h"
 #include "store/layout/commit.h"
+#include "store/layout/pack_builder.h"
 #include "store/layout/tree_reader.h"
 #include "store/workspace/workspace_layout.h"
 
@@ -60,18 +58,9 @@ Status PushV2(ObjectStore& store, const std::string& dir, const std::string& wor
   CCFS_RETURN_IF_ERROR(
       PackDirectory(dir, nullptr, pack_path, SeekableTarWriter::Options(), &index, &result->skipped)
           .Annotate("push: packing " + dir));
-  UniqueFd fd(::open(pack_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return Status::FromErrno("push: " + pack_path, errno);
-  const off_t size = ::lseek(fd.get(), 0, SEEK_END);
-  if (size < 0) return Status::FromErrno("push: " + pack_path, errno);
-  ContentHashes hashes;
-  CCFS_RETURN_IF_ERROR(HashFileRange(fd.get(), 0, static_cast<uint64_t>(size), &hashes));
-  const std::string pack = hashes.sha256_hex;
-  PutOptions put;
-  put.if_none_match_any = true;  // content-named: there already is as good as written
-  put.content_type = "application/gzip";
-  Status up = store.PutFile(PackKey(workspace, pack), pack_path, put, nullptr);
-  if (!up.ok() && !up.IsPreconditionFailed()) return up.Annotate("push: uploading the pack");
+  std::string pack;
+  uint64_t size = 0;
+  CCFS_RETURN_IF_ERROR(HashAndPutPack(store, workspace, pack_path, &pack, &size).Annotate("push"));
 
   // 2. The new tree: the pack's entries; what the current tree has beyond
   //    them is removed.
@@ -107,7 +96,7 @@ Status PushV2(ObjectStore& store, const std::string& dir, const std::string& wor
   }
   CCFS_RETURN_IF_ERROR(s.Annotate("push: committing"));
   result->tarball_etag = report.etag;
-  result->tarball_bytes = static_cast<uint64_t>(size);
+  result->tarball_bytes = size;
   result->tarball_entries = index.entries.size();
   result->transcripts_deleted = 0;
   return Status::OK();
