@@ -399,8 +399,8 @@ TEST_F(WorkspaceGenerationsTest, PullAndCatOfAPastGeneration) {
   // A past generation mounts read-only only, and the flags that would write
   // or adopt are refused before anything is created.
   std::filesystem::create_directories(dir_ + "/mp");
-  for (const std::string& flags : {"", " --layout v2 --read-only", " --discard-local --read-only",
-                                   " --sync-url http://127.0.0.1:9 --read-only"}) {
+  for (const char* flags : {"", " --layout v2 --read-only", " --discard-local --read-only",
+                            " --sync-url http://127.0.0.1:9 --read-only"}) {
     r = Ccfs("mount ws@2 " + dir_ + "/mp --cache " + dir_ + "/mcache" + flags);
     EXPECT_EQ(r.exit_code, 2) << flags << ": " << r.out;
     EXPECT_NE(r.out.find("ws@2"), std::string::npos) << flags << ": " << r.out;
