@@ -281,8 +281,10 @@ Status Mount::LoadState() {
   CCFS_RETURN_IF_ERROR(table_->Load(nodes));
   table_->set_has_changes(dirty);
   // Written only when they change: a remount on a full cache writes nothing.
+  // The name is a named local: the pairs below only refer to it.
+  const std::string cache_name = CacheName(options_);
   for (const auto& [key, value] :
-       {std::pair<const char*, const std::string&>{"workspace", CacheName(options_)},
+       {std::pair<const char*, const std::string&>{"workspace", cache_name},
         {"store", options_.store_url}}) {
     std::string now;
     if (!db_->GetValue(key, &now).ok() || now != value)
