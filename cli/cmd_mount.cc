@@ -26,6 +26,7 @@
 #include "fs/lifecycle/mount_lease.h"
 #include "fs/lifecycle/recovery.h"
 #include "fs/tree/cache_dir.h"
+#include "store/workspace/generations.h"
 #include "store/workspace/workspace_layout.h"
 
 namespace ccfs::cli {
@@ -164,16 +165,46 @@ void PrintFlushOutcome(const std::string& what, const nlohmann::json& j) {
   }
 }
 
+// A past generation (WS@GEN) is history: it can only be looked at. Checked
+// before anything is created, so a refused mount leaves nothing behind.
+Status CheckPastGenerationFlags(const GenerationRef& ref, const MountArgs& a) {
+  if (ref.generation == 0) return Status::OK();
+  const std::string name = ref.workspace + "@" + std::to_string(ref.generation);
+  if (!a.read_only) {
+    return Status::InvalidArgument(name + " is a past generation, which is never changed: mount " +
+                                   "it with --read-only (or `ccfs restore " + ref.workspace + " " +
+                                   std::to_string(ref.generation) +
+                                   "` to make it the current tree)");
+  }
+  if (a.layout != "v1") {
+    return Status::InvalidArgument("--layout does not apply to " + name +
+                                   ": only a layout-v2 workspace has past generations");
+  }
+  if (!a.sync.url.empty()) {
+    return Status::InvalidArgument("--sync-url does not apply to " + name +
+                                   ": a past generation appends nothing to sync");
+  }
+  if (a.discard_local) {
+    return Status::InvalidArgument("--discard-local does not apply to " + name +
+                                   ": a past generation has no local changes");
+  }
+  return Status::OK();
+}
+
 int RunMountCommand(MountArgs& a) {
-  if (Status s = ValidateWorkspaceName(a.workspace); !s.ok()) return ReportError("mount", s);
+  GenerationRef ref;
+  if (Status s = ParseGenerationRef(a.workspace, &ref); !s.ok()) return ReportError("mount", s);
+  if (Status s = CheckPastGenerationFlags(ref, a); !s.ok()) return ReportError("mount", s);
   auto mp = AbsoluteMountpoint(a.mountpoint);
   if (!mp.ok()) return ReportError("mount", mp.status());
   if (int rc = CheckMountpointUsable(*mp, a.allow_non_empty); rc != kExitOk) return rc;
   MountOptions options;
   options.store_url = a.store.url.empty() ? DefaultStoreUrl() : a.store.url;
-  options.workspace = a.workspace;
+  options.workspace = ref.workspace;
+  options.generation = ref.generation;
   options.mountpoint = *mp;
-  options.cache_root = a.cache.empty() ? DefaultCacheRoot(options.store_url, a.workspace) : a.cache;
+  options.cache_root =
+      a.cache.empty() ? DefaultCacheRoot(options.store_url, CacheName(options)) : a.cache;
   options.read_only = a.read_only;
   options.hydrate = a.hydrate == "lazy" ? HydrateMode::kLazy : HydrateMode::kBackground;
   options.discard_local = a.discard_local;
@@ -271,8 +302,12 @@ int RunFlush(const std::string& mountpoint, bool force, bool json) {
 void PrintStatus(const nlohmann::json& j) {
   auto h = j.value("hydration", nlohmann::json::object());
   auto st = j.value("store_stats", nlohmann::json::object());
-  std::cout << j.value("mountpoint", std::string()) << ": workspace "
-            << j.value("workspace", std::string()) << " from " << j.value("store", std::string())
+  std::string workspace = j.value("workspace", std::string());
+  if (const uint64_t gen = j.value("generation", uint64_t{0}); gen != 0) {
+    workspace += "@" + std::to_string(gen) + " (a past generation)";
+  }
+  std::cout << j.value("mountpoint", std::string()) << ": workspace " << workspace << " from "
+            << j.value("store", std::string())
             << (j.value("read_only", false) ? " (read-only)" : "") << "\n"
             << "  base ETag:   " << j.value("base_etag", std::string("<none: new workspace>"))
             << "\n"
@@ -368,7 +403,10 @@ void RegisterMount(CLI::App& app, CommandContext& ctx) {
   auto args = std::make_shared<MountArgs>();
   CLI::App* cmd = app.add_subcommand(
       "mount", "Mount a workspace (lazily hydrated; changes flushed at unmount)");
-  cmd->add_option("workspace", args->workspace, "Workspace name")->required();
+  cmd->add_option("workspace", args->workspace,
+                  "Workspace name; WORKSPACE@GEN (with --read-only) for a past generation of a "
+                  "layout-v2 one, in a cache of its own")
+      ->required();
   cmd->add_option("mountpoint", args->mountpoint, "Directory to mount on")->required();
   cmd->add_flag("-f,--foreground", args->foreground, "Stay in the foreground (log to stderr)");
   cmd->add_flag("--read-only", args->read_only, "Mount read-only (nothing is ever flushed)");
@@ -377,7 +415,8 @@ void RegisterMount(CLI::App& app, CommandContext& ctx) {
                   "only what is opened")
       ->check(CLI::IsMember({"background", "lazy"}));
   cmd->add_option("--cache", args->cache,
-                  "Cache dir (default ~/.cache/ccfs/<store-hash>/<workspace>)");
+                  "Cache dir (default ~/.cache/ccfs/<store-hash>/<workspace>, or "
+                  "<workspace>@<gen> for a past generation)");
   cmd->add_flag("--discard-local", args->discard_local,
                 "Drop unflushed local changes in the cache and start from the store's version");
   cmd->add_flag("--allow-other", args->allow_other,

@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "store/layout/root_store.h"
+#include "store/workspace/generations.h"
 #include "store/workspace/workspace.h"
 
 namespace ccfs::cli {
@@ -76,7 +77,10 @@ void RegisterPull(CLI::App& app, CommandContext& ctx) {
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("pull", "Recreate a workspace in a new or empty directory");
-  cmd->add_option("WORKSPACE", args->workspace, "Workspace name")->required();
+  cmd->add_option("WORKSPACE", args->workspace,
+                  "Workspace name; WORKSPACE@GEN for a past generation of a layout-v2 one "
+                  "(see `ccfs log`)")
+      ->required();
   cmd->add_option("DIR", args->dir, "Destination: must not exist or be empty")->required();
   AddStoreFlags(cmd, &args->store);
   // Bomb guards: a tarball that would expand past these is refused before
@@ -98,16 +102,31 @@ void RegisterPull(CLI::App& app, CommandContext& ctx) {
       ctx.exit_code = kExitError;
       return;
     }
+    GenerationRef ref;
+    Status s = ParseGenerationRef(args->workspace, &ref);
+    if (!s.ok()) {
+      ctx.exit_code = ReportError("pull", s);
+      return;
+    }
+    args->opts.generation = ref.generation;
     PullResult r;
-    Status s = PullWorkspace(*store, args->workspace, args->dir, args->opts, &r);
+    s = PullWorkspace(*store, ref.workspace, args->dir, args->opts, &r);
     PrintSkipped(r.skipped);
     if (!s.ok()) {
       ctx.exit_code = ReportError("pull", s);
       return;
     }
-    std::cout << "pulled " << args->workspace << " (ETag " << r.tarball_etag << ") into "
-              << args->dir << ": " << r.tarball_entries << " tarball entries, " << r.transcripts
-              << " transcripts, " << HumanBytes(r.bytes_downloaded) << " downloaded\n";
+    std::cout << "pulled " << ref.workspace;
+    if (ref.generation != 0) {
+      std::cout << "@" << r.generation << " (a past generation)";
+    } else if (r.generation != 0) {
+      std::cout << " (generation " << r.generation << ", root ETag " << r.tarball_etag << ")";
+    } else {
+      std::cout << " (ETag " << r.tarball_etag << ")";
+    }
+    std::cout << " into " << args->dir << ": " << r.tarball_entries << " tarball entries, "
+              << r.transcripts << " transcripts, " << HumanBytes(r.bytes_downloaded)
+              << " downloaded\n";
     if (!r.skipped.empty()) {
       std::cout << "  skipped " << r.skipped.size() << " unsafe or unsupported entries (listed "
                 << "above)\n";
@@ -207,7 +226,9 @@ void RegisterCat(CLI::App& app, CommandContext& ctx) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "cat", "Print one file of a workspace, fetching only the tarball blocks that hold it");
-  cmd->add_option("WORKSPACE", args->workspace, "Workspace name")->required();
+  cmd->add_option("WORKSPACE", args->workspace,
+                  "Workspace name; WORKSPACE@GEN for a past generation of a layout-v2 one")
+      ->required();
   cmd->add_option("PATH", args->path, "Path inside the workspace, e.g. settings.json")->required();
   AddStoreFlags(cmd, &args->store);
   cmd->add_flag("--stats", args->stats, "Print bytes fetched and requests made to stderr");
@@ -217,13 +238,19 @@ void RegisterCat(CLI::App& app, CommandContext& ctx) {
       ctx.exit_code = kExitError;
       return;
     }
-    Status s = ReadWorkspaceFile(*store, args->workspace, args->path,
-                                 [](const char* data, size_t len) -> Status {
-                                   if (std::fwrite(data, 1, len, stdout) != len) {
-                                     return Status::IOError("writing to stdout failed");
-                                   }
-                                   return Status::OK();
-                                 });
+    GenerationRef ref;
+    Status s = ParseGenerationRef(args->workspace, &ref);
+    if (!s.ok()) {
+      ctx.exit_code = ReportError("cat", s);
+      return;
+    }
+    s = ReadWorkspaceFileAt(*store, ref.workspace, ref.generation, args->path,
+                            [](const char* data, size_t len) -> Status {
+                              if (std::fwrite(data, 1, len, stdout) != len) {
+                                return Status::IOError("writing to stdout failed");
+                              }
+                              return Status::OK();
+                            });
     std::fflush(stdout);
     if (args->stats) {
       std::cerr << "ccfs cat: fetched " << store->stats().bytes_received.load() << " bytes in "

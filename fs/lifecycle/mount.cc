@@ -26,6 +26,7 @@
 #include "store/layout/root_store.h"
 #include "store/objects/condition_probe.h"
 #include "store/workspace/adopt_v1.h"
+#include "store/workspace/generations.h"
 #include "store/workspace/late_v1.h"
 #include "store/workspace/workspace_layout.h"
 
@@ -80,10 +81,15 @@ nlohmann::json FlushResultJson(const Status& s, const FlushReport& report) {
   return j;
 }
 
+std::string CacheName(const MountOptions& options) {
+  if (options.generation == 0) return options.workspace;
+  return options.workspace + "@" + std::to_string(options.generation);
+}
+
 Mount::Mount(std::unique_ptr<ObjectStore> store, const MountOptions& options)
     : options_(options),
       store_(std::move(store)),
-      cache_(options.cache_root.empty() ? DefaultCacheRoot(options.store_url, options.workspace)
+      cache_(options.cache_root.empty() ? DefaultCacheRoot(options.store_url, CacheName(options))
                                         : options.cache_root),
       content_(&cache_),
       blocks_(cache_.root() + "/blocks") {}
@@ -108,6 +114,16 @@ Result<std::unique_ptr<Mount>> Mount::Prepare(std::unique_ptr<ObjectStore> store
 
 Status Mount::LoadState() {
   started_ns_ = NowNs();
+  CurrentRoot past;  // options_.generation's root
+  if (options_.generation != 0) {
+    if (!options_.read_only) {
+      return Status::InvalidArgument("generation " + std::to_string(options_.generation) +
+                                     " of workspace '" + options_.workspace +
+                                     "' is history, which is never changed: mount it read-only");
+    }
+    // Before the cache is touched: a refused mount leaves it as it was.
+    CCFS_RETURN_IF_ERROR(ReadPastRoot(&past));
+  }
   if (options_.discard_local) CCFS_RETURN_IF_ERROR(RemoveTree(cache_.root()));
   CCFS_RETURN_IF_ERROR(cache_.Prepare());
   // One mount per cache at a time.
@@ -139,7 +155,7 @@ Status Mount::LoadState() {
   db_ = std::move(db).value();
   table_ = std::make_unique<InodeTable>(db_.get());
   std::string recorded;
-  if (db_->GetValue("workspace", &recorded).ok() && recorded != options_.workspace) {
+  if (db_->GetValue("workspace", &recorded).ok() && recorded != CacheName(options_)) {
     return Status::InvalidArgument("cache " + cache_.root() + " belongs to workspace '" + recorded +
                                    "'");
   }
@@ -151,12 +167,19 @@ Status Mount::LoadState() {
   std::vector<NodeRecord> nodes;
   CCFS_RETURN_IF_ERROR(db_->LoadNodes(&nodes));
 
-  ObjectInfo head;
-  CCFS_RETURN_IF_ERROR(HeadTarball(*store_, options_.workspace, &head));
-  const bool resume = !nodes.empty() && have_base && dirty;
+  // A past generation's cache is never written through (read-only), so it
+  // holds nothing to resume.
+  const bool resume = !nodes.empty() && have_base && dirty && options_.generation == 0;
+  ObjectInfo head;  // v1 tarball; none looked for in a past generation
   CurrentRoot v2root;
   bool v2 = false;
-  CCFS_RETURN_IF_ERROR(FindV2Root(head, resume, &v2root, &v2));
+  if (options_.generation != 0) {
+    v2root = std::move(past);
+    v2 = true;
+  } else {
+    CCFS_RETURN_IF_ERROR(HeadTarball(*store_, options_.workspace, &head));
+    CCFS_RETURN_IF_ERROR(FindV2Root(head, resume, &v2root, &v2));
+  }
   // A v1 tarball written after the move to v2 (by an older ccfs, or a mount
   // that began before the move): a writable mount takes its changes in as a
   // generation; a read-only one says so.
@@ -203,6 +226,7 @@ Status Mount::LoadState() {
       prepare_note_ = v2root.etag.empty() ? "new layout-v2 workspace (created on first flush)"
                                           : "fresh tree from the store (layout v2, generation " +
                                                 std::to_string(v2root.root.generation) + ")";
+      if (options_.generation != 0) prepare_note_ += " from history, read-only";
     }
     dirty = false;
   } else if (resume) {
@@ -254,8 +278,10 @@ Status Mount::LoadState() {
   CCFS_RETURN_IF_ERROR(table_->Load(nodes));
   table_->set_has_changes(dirty);
   // Written only when they change: a remount on a full cache writes nothing.
+  // The name is a named local: the pairs below only refer to it.
+  const std::string cache_name = CacheName(options_);
   for (const auto& [key, value] :
-       {std::pair<const char*, const std::string&>{"workspace", options_.workspace},
+       {std::pair<const char*, const std::string&>{"workspace", cache_name},
         {"store", options_.store_url}}) {
     std::string now;
     if (!db_->GetValue(key, &now).ok() || now != value)
@@ -362,6 +388,18 @@ Status Mount::TakeInLateV1(CurrentRoot* root, std::string* note) {
     spdlog::warn("late v1 change to {} kept as {} (this tree changed it too)", path, copy);
   }
   for (const std::string& why : late.skipped) spdlog::warn("late v1 change left out: {}", why);
+  return Status::OK();
+}
+
+Status Mount::ReadPastRoot(CurrentRoot* root) {
+  WorkspaceRoot past;
+  CCFS_RETURN_IF_ERROR(ResolveGeneration(*store_, options_.workspace, options_.generation, &past));
+  // History copies are read without their ETag. A generation and its nonce
+  // name one commit for good, so they stand in for it in the base's version
+  // tag (the key of the cached root and tree; nothing is ever committed on
+  // this base).
+  root->etag = "history-" + std::to_string(past.generation) + "-" + past.nonce;
+  root->root = std::move(past);
   return Status::OK();
 }
 
@@ -592,7 +630,7 @@ Status Mount::Start() {
   if (Status s = StartSessionIndex(); !s.ok()) spdlog::warn("no session index: {}", s.ToString());
   fuse_ctx_.fs = fs_.get();
   fuse_ctx_.writeback_cache = options_.writeback_cache;
-  std::string opts = "fsname=ccfs:" + options_.workspace + ",subtype=ccfs,default_permissions";
+  std::string opts = "fsname=ccfs:" + CacheName(options_) + ",subtype=ccfs,default_permissions";
   if (options_.read_only) opts += ",ro";
   if (options_.allow_other) opts += ",allow_other";
   CCFS_RETURN_IF_ERROR(fuse_.Mount(FuseOperations(), &fuse_ctx_, opts, options_.mountpoint));
@@ -766,6 +804,7 @@ nlohmann::json Mount::StatusJson() {
       {"fuse_requests", fuse_ctx_.requests.load()},
       {"uptime_seconds", (NowNs() - started_ns_) / 1000000000},
   };
+  if (options_.generation != 0) j["generation"] = options_.generation;
   if (sync_) j["sync"] = sync_->StatusJson();
   if (sessions_) j["sessions"] = sessions_->StatusJson();
   if (lease_) j["lease"] = lease_->StatusJson();

@@ -39,7 +39,7 @@ struct MountOptions {
   std::string store_url;  // for messages and the default cache location
   std::string workspace;
   std::string mountpoint;  // absolute
-  std::string cache_root;  // "" = DefaultCacheRoot(store_url, workspace)
+  std::string cache_root;  // "" = DefaultCacheRoot(store_url, CacheName(*this))
   bool read_only = false;
   HydrateMode hydrate = HydrateMode::kBackground;
   bool discard_local = false;  // drop unflushed local state first
@@ -59,7 +59,18 @@ struct MountOptions {
   // and a v1 workspace (its cache holding no unflushed changes) is adopted
   // into v2 first, by server-side copies.
   bool layout_v2 = false;
+  // A past generation of a layout-v2 workspace (`ccfs mount WS@GEN`), read
+  // from history; 0: the workspace as it is now. History is never written:
+  // such a mount must be read_only, and its cache is its own (CacheName).
+  uint64_t generation = 0;
 };
+
+// Whom a mount's cache belongs to: the workspace, or "WS@GEN" for a past
+// generation. It names the default cache dir and is recorded in meta.db, so
+// a past generation's tree never lands in (nor reuses) the cache of the
+// workspace's current one, whose unflushed changes it would otherwise hide
+// or be mistaken for.
+std::string CacheName(const MountOptions& options);
 
 // JSON for a flush's outcome: {"ok", "exit_code" (0, 3 conflict, 1 other),
 // "error", "report": {...}}.
@@ -113,6 +124,8 @@ class Mount {
   // Reads the v2 root (adopting a v1 workspace first when asked); *v2 false
   // for a workspace that stays v1.
   Status FindV2Root(const ObjectInfo& head, bool local_changes, CurrentRoot* root, bool* v2);
+  // The root of options_.generation from history, for a past-generation mount.
+  Status ReadPastRoot(CurrentRoot* root);
   void FixUpContent(std::vector<NodeRecord>* nodes);
   void CollectGarbage(const std::vector<NodeRecord>& nodes);
   void HandleControl(const nlohmann::json& request, std::shared_ptr<ControlConnection> conn);

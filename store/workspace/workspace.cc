@@ -26,6 +26,7 @@
 #include "store/layout/tree_reader.h"
 #include "store/objects/condition_probe.h"
 #include "store/objects/local_file.h"
+#include "store/workspace/generations.h"
 #include "store/workspace/lease.h"
 #include "store/workspace/push_v2.h"
 #include "store/workspace/transcript_modes.h"
@@ -260,18 +261,19 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
 
 namespace {
 
-// Pull of a v2 workspace: its tree exported as one tar.gz next to `dir`,
-// then extracted with the same checks as a v1 tarball.
-Status PullV2(ObjectStore& store, const std::string& workspace, const CurrentRoot& root,
+// Pull of a v2 workspace: the tree of `root` (the current one or one from
+// history) exported as one tar.gz next to `dir`, then extracted with the
+// same checks as a v1 tarball.
+Status PullV2(ObjectStore& store, const std::string& workspace, const WorkspaceRoot& root,
               const std::string& dir, const PullOptions& opts, PullResult* result) {
   CCFS_RETURN_IF_ERROR(CheckAbsentOrEmptyDir(dir));
   CCFS_ASSIGN_OR_RETURN(TempFile tarball, TempFile::Create(ParentDir(dir), ".ccfs-pull"));
   const uint64_t received = store.stats().bytes_received.load();
   ExportReport exported;
   CCFS_RETURN_IF_ERROR(
-      ExportTree(store, workspace, root.root, tarball.path(), ParentDir(dir), &exported)
-          .Annotate("pull: reading generation " + std::to_string(root.root.generation)));
-  result->tarball_etag = root.etag;
+      ExportTree(store, workspace, root, tarball.path(), ParentDir(dir), &exported)
+          .Annotate("pull: reading generation " + std::to_string(root.generation)));
+  result->generation = root.generation;
   result->bytes_downloaded = store.stats().bytes_received.load() - received;
   TarIndex entries;
   CCFS_RETURN_IF_ERROR(ExtractTarGz(tarball.path(), dir, opts.limits, &result->skipped, &entries)
@@ -286,16 +288,44 @@ Status PullV2(ObjectStore& store, const std::string& workspace, const CurrentRoo
   return Status::OK();
 }
 
+// `ws` for the current version, `ws@N` for a past one: how errors name it.
+std::string RefName(const std::string& workspace, uint64_t generation) {
+  return generation == 0 ? workspace : workspace + "@" + std::to_string(generation);
+}
+
+// One regular file of the tree of `root`.
+Status ReadV2File(ObjectStore& store, const std::string& workspace, const std::string& ref,
+                  const WorkspaceRoot& root, const std::string& rel, const ByteSink& sink) {
+  IndexEntry e;
+  Status found =
+      root.segments.empty() ? Status::NotFound(rel) : LookupEntry(store, workspace, root, rel, &e);
+  if (found.IsNotFound()) return Status::NotFound(rel + ": no such file in " + ref);
+  CCFS_RETURN_IF_ERROR(found);
+  if (e.type != EntryType::kFile) return Status::InvalidArgument(rel + " is not a regular file");
+  TreeFileReader reader(store, workspace);
+  return reader.Read(e, 0, e.size, sink);
+}
+
 }  // namespace
 
 Status PullWorkspace(ObjectStore& store, const std::string& workspace, const std::string& dir,
                      const PullOptions& opts, PullResult* result) {
   *result = PullResult();
   CCFS_RETURN_IF_ERROR(ValidateWorkspaceName(workspace));
+  if (opts.generation != 0) {
+    // Resolved before the destination is looked at: a refused pull writes
+    // nothing.
+    WorkspaceRoot past;
+    CCFS_RETURN_IF_ERROR(ResolveGeneration(store, workspace, opts.generation, &past));
+    return PullV2(store, workspace, past, dir, opts, result);
+  }
   CurrentRoot root;
   bool v2 = false;
   CCFS_RETURN_IF_ERROR(FindRoot(store, workspace, &root, &v2).Annotate("pull"));
-  if (v2) return PullV2(store, workspace, root, dir, opts, result);
+  if (v2) {
+    result->tarball_etag = root.etag;
+    return PullV2(store, workspace, root.root, dir, opts, result);
+  }
   ObjectInfo head;
   Status s = store.Head(TarballKey(workspace), &head);
   if (s.IsNotFound()) {
@@ -392,16 +422,7 @@ Status ReadWorkspaceFile(ObjectStore& store, const std::string& workspace, const
   CurrentRoot root;
   bool v2 = false;
   CCFS_RETURN_IF_ERROR(FindRoot(store, workspace, &root, &v2));
-  if (v2) {
-    IndexEntry e;
-    Status found = root.root.segments.empty() ? Status::NotFound(rel)
-                                              : LookupEntry(store, workspace, root.root, rel, &e);
-    if (found.IsNotFound()) return Status::NotFound(rel + ": no such file in " + workspace);
-    CCFS_RETURN_IF_ERROR(found);
-    if (e.type != EntryType::kFile) return Status::InvalidArgument(rel + " is not a regular file");
-    TreeFileReader reader(store, workspace);
-    return reader.Read(e, 0, e.size, sink);
-  }
+  if (v2) return ReadV2File(store, workspace, workspace, root.root, rel, sink);
   if (IsTranscriptPath(rel)) {
     Status s = store.Get(TranscriptKey(workspace, rel), GetOptions(), sink, nullptr);
     if (s.IsNotFound()) return Status::NotFound(rel + ": no such transcript in " + workspace);
@@ -441,6 +462,16 @@ Status ReadWorkspaceFile(ObjectStore& store, const std::string& workspace, const
     if (done) return Status::NotFound(rel + ": no such file in " + workspace);
     if (e.path == rel && e.type == EntryType::kFile) return scanner->ReadData(sink);
   }
+}
+
+Status ReadWorkspaceFileAt(ObjectStore& store, const std::string& workspace, uint64_t generation,
+                           const std::string& rel, const ByteSink& sink) {
+  if (generation == 0) return ReadWorkspaceFile(store, workspace, rel, sink);
+  CCFS_RETURN_IF_ERROR(ValidateWorkspaceName(workspace));
+  CCFS_RETURN_IF_ERROR(ValidateKey(rel));
+  WorkspaceRoot past;
+  CCFS_RETURN_IF_ERROR(ResolveGeneration(store, workspace, generation, &past));
+  return ReadV2File(store, workspace, RefName(workspace, generation), past, rel, sink);
 }
 
 }  // namespace ccfs

@@ -60,10 +60,14 @@ struct PullOptions {
   // offending file is written. `ccfs pull --max-file-size/--max-total-size/
   // --max-entries` set them.
   ExtractOptions limits;
+  // Layout v2: pull this generation from history (`ccfs pull WS@GEN`); 0
+  // pulls the current version, v1 or v2.
+  uint64_t generation = 0;
 };
 
 struct PullResult {
-  std::string tarball_etag;
+  std::string tarball_etag;  // v1: the tarball's; v2: the root's ("" for a past generation)
+  uint64_t generation = 0;   // the v2 generation pulled (0: a v1 workspace)
   size_t tarball_entries = 0;
   size_t transcripts = 0;
   uint64_t bytes_downloaded = 0;
@@ -71,6 +75,10 @@ struct PullResult {
 };
 
 // Recreates workspace `workspace` in `dir`, which must be absent or empty.
+// With opts.generation, that generation of a layout-v2 workspace, read as the
+// current root is: NotFound (nothing written) when the workspace has no
+// history (v1: the message suggests `ccfs upgrade`) or history does not hold
+// that generation (never committed, or collected by `ccfs gc`).
 Status PullWorkspace(ObjectStore& store, const std::string& workspace, const std::string& dir,
                      const PullOptions& opts, PullResult* result);
 
@@ -93,5 +101,10 @@ Status ListWorkspaces(ObjectStore& store, std::vector<WorkspaceInfo>* out);
 // (written by another tool) is scanned until the member is found.
 Status ReadWorkspaceFile(ObjectStore& store, const std::string& workspace, const std::string& rel,
                          const ByteSink& sink);
+// The same for generation `generation` of a layout-v2 workspace (`ccfs cat
+// WS@GEN`), read as the current root is; 0 is ReadWorkspaceFile. NotFound as
+// for PullOptions::generation when there is no such generation.
+Status ReadWorkspaceFileAt(ObjectStore& store, const std::string& workspace, uint64_t generation,
+                           const std::string& rel, const ByteSink& sink);
 
 }  // namespace ccfs

@@ -1,8 +1,8 @@
 // The history commands' helpers (store/workspace/generations.h) and the
 // `ccfs upgrade|log|diff|restore|gc|export` commands themselves, run as the
-// real binary on a file:// store holding several generations. No CLI command
-// writes a second generation yet, so the generations after the upgrade are
-// made here with CommitOnce.
+// real binary on a file:// store holding several generations, and `pull`,
+// `cat` and `mount` of a past generation (WS@GEN). The generations after the
+// upgrade are made here with CommitOnce.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -275,6 +275,153 @@ TEST_F(WorkspaceGenerationsTest, HistoryHelpersAndTheCommands) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   r = Ccfs("ls");
   EXPECT_NE(r.out.find("v2 gen 4"), std::string::npos) << r.out;
+}
+
+// The store helpers under `ccfs pull|cat WS@GEN`, and the commands, on three
+// generations: a past one reads as it was committed, through the same code
+// as the current root; the refusals name the generation or say the
+// workspace has no history, and write nothing.
+TEST_F(WorkspaceGenerationsTest, PullAndCatOfAPastGeneration) {
+  auto cat = [&](uint64_t gen, const std::string& rel, std::string* out) {
+    out->clear();
+    return ReadWorkspaceFileAt(*store_, "ws", gen, rel, [&](const char* d, size_t n) {
+      out->append(d, n);
+      return Status::OK();
+    });
+  };
+  auto pull = [&](uint64_t gen, const std::string& dir, PullResult* r) {
+    PullOptions opts;
+    opts.generation = gen;
+    return PullWorkspace(*store_, "ws", dir, opts, r);
+  };
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  PushV1();
+  std::string got;
+  PullResult pulled;
+  // A v1 workspace has no history: WS@1 is refused, saying what to do.
+  Status s = cat(1, "settings.json", &got);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_NE(s.message().find("ccfs upgrade ws"), std::string::npos) << s.ToString();
+  s = pull(1, dir_ + "/v1pull", &pulled);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_NE(s.message().find("ccfs upgrade ws"), std::string::npos) << s.ToString();
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/v1pull"));
+  ASSERT_TRUE(cat(0, "settings.json", &got).ok()) << "plain WS still reads v1";
+  EXPECT_EQ(got, "{\"a\":1}");
+
+  HistoryCommitOptions opts;
+  opts.lease_ttl_seconds = 0;
+  AdoptReport adopted;
+  ASSERT_TRUE(UpgradeWorkspace(*store_, "ws", opts, &adopted).ok());
+  CommitInput c2;
+  c2.files = {File("settings.json", "{\"a\":2}"), File("added.txt", "new")};
+  c2.removed = {"CLAUDE.md"};
+  ASSERT_EQ(Commit(std::move(c2)).generation, 2u);
+  CommitInput c3;
+  c3.files = {File("settings.json", "{\"a\":3}")};
+  c3.removed = {"added.txt"};
+  ASSERT_EQ(Commit(std::move(c3)).generation, 3u);
+
+  for (auto [gen, want] : std::vector<std::pair<uint64_t, std::string>>{
+           {1, "{\"a\":1}"}, {2, "{\"a\":2}"}, {3, "{\"a\":3}"}, {0, "{\"a\":3}"}}) {
+    s = cat(gen, "settings.json", &got);
+    ASSERT_TRUE(s.ok()) << gen << ": " << s.ToString();
+    EXPECT_EQ(got, want) << "generation " << gen;
+  }
+  ASSERT_TRUE(cat(2, "added.txt", &got).ok());
+  EXPECT_EQ(got, "new");
+  s = cat(2, "CLAUDE.md", &got);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_NE(s.message().find("no such file in ws@2"), std::string::npos) << s.ToString();
+  s = cat(3, "added.txt", &got);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  ASSERT_TRUE(cat(1, "CLAUDE.md", &got).ok());
+  EXPECT_EQ(got, "# notes\n");
+  ASSERT_TRUE(cat(2, "projects/-home-u/11111111-2222-4333-8444-555555555555.jsonl", &got).ok());
+  EXPECT_EQ(got, "{\"t\":1}\n") << "transcripts read through the same reader";
+  s = cat(9, "settings.json", &got);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_NE(s.message().find("no generation 9"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(cat(2, "../x", &got).IsInvalidArgument());
+
+  ASSERT_TRUE(pull(2, dir_ + "/g2", &pulled).ok());
+  EXPECT_EQ(pulled.generation, 2u);
+  EXPECT_EQ(pulled.transcripts, 1u);
+  EXPECT_EQ(slurp(dir_ + "/g2/settings.json"), "{\"a\":2}");
+  EXPECT_EQ(slurp(dir_ + "/g2/added.txt"), "new");
+  EXPECT_EQ(slurp(dir_ + "/g2/plugins/p/readme.md"), "plugin");
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/g2/CLAUDE.md"));
+  EXPECT_TRUE(std::filesystem::is_directory(dir_ + "/g2/todos"));
+  ASSERT_TRUE(pull(0, dir_ + "/g3", &pulled).ok());
+  EXPECT_EQ(pulled.generation, 3u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/g3/added.txt"));
+  s = pull(9, dir_ + "/g9", &pulled);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_NE(s.message().find("no generation 9"), std::string::npos) << s.ToString();
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/g9"));
+  s = pull(2, dir_ + "/g2", &pulled);  // not empty: refused like any pull
+  EXPECT_FALSE(s.ok());
+
+  // The commands.
+  CcfsRun r = Ccfs("cat ws@2 settings.json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.out, "{\"a\":2}");
+  r = Ccfs("cat ws settings.json");
+  EXPECT_EQ(r.out, "{\"a\":3}");
+  r = Ccfs("cat ws@2 CLAUDE.md");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("no such file in ws@2"), std::string::npos) << r.out;
+  r = Ccfs("cat ws@7 settings.json");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("no generation 7"), std::string::npos) << r.out;
+  r = Ccfs("cat ws@0 settings.json");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("bad generation"), std::string::npos) << r.out;
+  r = Ccfs("pull ws@2 " + dir_ + "/cli-g2");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("pulled ws@2"), std::string::npos) << r.out;
+  EXPECT_EQ(slurp(dir_ + "/cli-g2/settings.json"), "{\"a\":2}");
+  EXPECT_EQ(slurp(dir_ + "/cli-g2/added.txt"), "new");
+  r = Ccfs("pull ws@7 " + dir_ + "/cli-g7");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("no generation 7"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/cli-g7"));
+  r = Ccfs("pull nosuch@1 " + dir_ + "/cli-n");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("workspace 'nosuch' not found"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/cli-n"));
+
+  // A past generation mounts read-only only, and the flags that would write
+  // or adopt are refused before anything is created.
+  std::filesystem::create_directories(dir_ + "/mp");
+  for (const char* flags : {"", " --layout v2 --read-only", " --discard-local --read-only",
+                            " --sync-url http://127.0.0.1:9 --read-only"}) {
+    r = Ccfs("mount ws@2 " + dir_ + "/mp --cache " + dir_ + "/mcache" + flags);
+    EXPECT_EQ(r.exit_code, 2) << flags << ": " << r.out;
+    EXPECT_NE(r.out.find("ws@2"), std::string::npos) << flags << ": " << r.out;
+    EXPECT_FALSE(std::filesystem::exists(dir_ + "/mcache")) << flags;
+  }
+  r = Ccfs("mount ws@2 " + dir_ + "/mp --cache " + dir_ + "/mcache");
+  EXPECT_NE(r.out.find("--read-only"), std::string::npos) << r.out;
+
+  // A generation gc collected is gone for pull and cat alike.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  r = Ccfs("gc ws --keep 1 --keep-days 0 --grace-hours 0");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  s = cat(1, "settings.json", &got);
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  EXPECT_NE(s.message().find("no generation 1"), std::string::npos) << s.ToString();
+  r = Ccfs("pull ws@2 " + dir_ + "/gc-g2");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("no generation 2"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/gc-g2"));
+  r = Ccfs("cat ws@3 settings.json");
+  EXPECT_EQ(r.out, "{\"a\":3}") << "the kept generation still reads";
 }
 
 }  // namespace
