@@ -42,6 +42,7 @@
 #include "store/base/status.h"
 #include "store/objects/object_store.h"
 #include "sync/sessions/session_index.h"
+#include "sync/sessions/session_source.h"
 
 namespace ccfs {
 

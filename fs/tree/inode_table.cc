@@ -428,6 +428,25 @@ int InodeTable::NoteCompleted(uint64_t ino, uint64_t local_from) {
   return 0;
 }
 
+int InodeTable::DropRemoteContent(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr) return ENOENT;
+  if (n->state != ContentState::kRemote) return 0;
+  NodeRecord after = *n;
+  after.state = ContentState::kDirty;
+  after.size = 0;
+  if (!n->unlinked) {
+    if (int err = Commit({.puts = {after}}); err != 0) return err;
+  }
+  n->state = ContentState::kDirty;
+  n->size = 0;
+  n->low_change = 0;
+  ++n->data_gen;
+  if (n->unlinked) Changed();
+  return 0;
+}
+
 void InodeTable::NoteContentLost(uint64_t ino) {
   std::lock_guard<std::mutex> lock(mu_);
   Node* n = Find(ino);

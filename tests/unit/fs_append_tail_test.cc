@@ -366,7 +366,7 @@ TEST_F(AppendTailTest, OldCacheWithoutTheColumnOpensWhole) {
   }
   {
     // As a cache written before the column existed.
-    auto db = SqliteDb::Open(dir_ / "c1" / "meta.db", {});
+    auto db = SqliteDb::Open(dir_ / "c1/meta.db", {});
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     ASSERT_TRUE((*db)->Exec("ALTER TABLE inodes DROP COLUMN local_from").ok());
   }
