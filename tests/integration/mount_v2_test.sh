@@ -198,8 +198,11 @@ check "sessions from the v2 store equal those of the pushed dir" diff "$T/ss.dir
 # An append to a transcript not in the cache (a cold cache: `>>`, as Claude
 # Code's O_APPEND writes) downloads the page holding its end, not the
 # transcript, and flushes as a chunk of the new bytes; reading it whole
-# afterwards gives the old bytes then the new ones.
+# afterwards gives the old bytes then the new ones. The transcript is 2 MB,
+# adopted from v1 (one raw chunk), then appended to on two cold caches (the
+# second time its end spans that chunk and the first append's).
 big=projects/-tail/big.jsonl
+mkdir -p "$T/tailsrc/projects/-tail"
 python3 -c '
 import json, random, sys
 r = random.Random(int(sys.argv[2]))
@@ -208,29 +211,33 @@ with open(sys.argv[1], "w") as f:
     while f.tell() < 2 * 1024 * 1024:
         f.write(json.dumps({"type": "assistant", "i": n,
                             "text": "".join(r.choice("abcdefgh ") for _ in range(300))}) + "\n")
-        n += 1' "$T/big.jsonl" "$seed"
+        n += 1' "$T/tailsrc/$big" "$seed"
+echo '{}' >"$T/tailsrc/settings.json"
+check "push the big transcript" "$CCFS" push "$T/tailsrc" "tail-$WS" --store "$STORE" >/dev/null
 w5=$T/w5
-do_mount "$WS" "$w5" --hydrate lazy
-mkdir -p "$w5/projects/-tail" && cp "$T/big.jsonl" "$w5/$big"
-check "umount with the big transcript" timeout 120 "$CCFS" umount "$w5"
-w6=$T/w6
-do_mount "$WS" "$w6" --hydrate lazy
-down0=$(status_field "$w6" store_stats.bytes_received)
-line='{"type":"user","tail":"appended on a cold cache"}'
-printf '%s\n' "$line" >>"$w6/$big"
-check "flush of the cold append" timeout 120 "$CCFS" flush "$w6" >/dev/null
-down=$(($(status_field "$w6" store_stats.bytes_received) - down0))
-size=$(stat -c %s "$T/big.jsonl")
-echo "cold append + flush: $down B down for a $size B transcript" \
-  "(tail-only files: $(status_field "$w6" hydration.tail_files))"
-((down * 50 < size)) || fail "a cold append downloaded $down B of a $size B transcript"
-{ cat "$T/big.jsonl"; printf '%s\n' "$line"; } >"$T/big.expect"
-check "tail -c of the cold-appended transcript" cmp <(tail -c 300 "$T/big.expect") <(tail -c 300 "$w6/$big")
-check "cat gives the old bytes then the new" cmp "$T/big.expect" "$w6/$big"
-check "jq reads every line" jq -c . "$w6/$big" >/dev/null
-check "umount after the cold append" timeout 120 "$CCFS" umount "$w6"
+do_mount "tail-$WS" "$w5" --layout v2 --hydrate lazy
+check "umount after adopting" timeout 120 "$CCFS" umount "$w5"
+size=$(stat -c %s "$T/tailsrc/$big")
+cp "$T/tailsrc/$big" "$T/big.expect"
+for round in 1 2; do
+  w6=$T/w6-$round
+  do_mount "tail-$WS" "$w6" --hydrate lazy
+  down0=$(status_field "$w6" store_stats.bytes_received)
+  line="{\"type\":\"user\",\"tail\":\"appended on a cold cache, round $round\"}"
+  printf '%s\n' "$line" >>"$w6/$big"
+  printf '%s\n' "$line" >>"$T/big.expect"
+  check "flush of the cold append ($round)" timeout 120 "$CCFS" flush "$w6" >/dev/null
+  down=$(($(status_field "$w6" store_stats.bytes_received) - down0))
+  echo "cold append + flush, round $round: $down B down for a $size B transcript" \
+    "(tail-only files: $(status_field "$w6" hydration.tail_files))"
+  ((down * 100 < size)) || fail "a cold append downloaded $down B of a $size B transcript"
+  check "tail -c of the cold-appended transcript" cmp <(tail -c 300 "$T/big.expect") <(tail -c 300 "$w6/$big")
+  check "cat gives the old bytes then the new" cmp "$T/big.expect" "$w6/$big"
+  check "jq reads every line" jq -c . "$w6/$big" >/dev/null
+  check "umount after the cold append" timeout 120 "$CCFS" umount "$w6"
+done
 w7=$T/w7
-do_mount "$WS" "$w7" --hydrate lazy
+do_mount "tail-$WS" "$w7" --hydrate lazy
 check "the store has the old bytes then the new" cmp "$T/big.expect" "$w7/$big"
 check "umount of the check" timeout 120 "$CCFS" umount "$w7"
 echo "PASS"
