@@ -202,16 +202,43 @@ Status MountSessions::IndexStore() {
   return Status::OK();
 }
 
+Status MountSessions::RefreshLocal(const std::string& rel, const std::string& local,
+                                   uint64_t valid_from, bool may_complete, RefreshStats* stats) {
+  // A tail-only transcript (appended to here without its earlier bytes) is
+  // read from its content file only past the watermark: enough when the
+  // index already holds the rest (indexed from the store, or on an earlier
+  // mount). Otherwise it is completed (downloaded) and read as any local
+  // file, but only once the index is asked for (may_complete), as remote
+  // transcripts are fetched: an append alone moves only its own bytes.
+  // Its holes are never indexed.
+  Status s = RefreshLocalFile(*index_, rel, local, stats, valid_from);
+  if (valid_from == 0 || s.ok() || s.sys_errno() != ERANGE) return s;
+  if (!may_complete) return Status::OK();  // the first catch-up's reconcile reads it
+  std::string whole = watch_->LocalPath(rel);
+  if (whole.empty()) {
+    // Gone meanwhile (a reconcile forgets it), or not downloadable now: the
+    // index keeps what it had.
+    return Status::Unavailable("the earlier bytes of " + rel + " could not be read");
+  }
+  return RefreshLocalFile(*index_, rel, whole, stats);
+}
+
 void MountSessions::IndexGrown(const std::string& rel) {
   if (!IsIndexable(rel)) return;
-  std::string local = watch_->LocalPath(rel);
+  uint64_t valid_from = 0;
+  std::string local = watch_->LocalPathFrom(rel, &valid_from);
   Status s;
   RefreshStats stats;
   if (local.empty()) {
     // Gone from this name (renamed on, deleted) or only in the store.
     s = index_->Forget(rel);
   } else {
-    s = RefreshLocalFile(*index_, rel, local, &stats);
+    bool asked;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      asked = store_indexed_;
+    }
+    s = RefreshLocal(rel, local, valid_from, /*may_complete=*/asked, &stats);
   }
   if (!s.ok()) {
     NoteError("indexing " + rel, s);
@@ -231,10 +258,12 @@ Status MountSessions::Reconcile() {
     if (e.node.type != NodeType::kFile || !IsIndexable(e.path)) continue;
     in_tree.insert(e.path);
     if (e.node.state == ContentState::kRemote) continue;  // IndexStore's
-    std::string local = watch_->LocalPath(e.path);
+    uint64_t valid_from = 0;
+    std::string local = watch_->LocalPathFrom(e.path, &valid_from);
     if (local.empty()) continue;  // changed since the snapshot: a notification follows
     RefreshStats stats;
-    CCFS_RETURN_IF_ERROR(RefreshLocalFile(*index_, e.path, local, &stats).Annotate(e.path));
+    CCFS_RETURN_IF_ERROR(
+        RefreshLocal(e.path, local, valid_from, /*may_complete=*/true, &stats).Annotate(e.path));
     if (e.node.state == ContentState::kCached && e.node.origin_kind == OriginKind::kTranscript &&
         !e.node.origin_etag.empty()) {
       // The local copy is the store's object: record its ETag so that the

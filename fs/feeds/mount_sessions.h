@@ -42,6 +42,7 @@
 #include "store/base/status.h"
 #include "store/objects/object_store.h"
 #include "sync/sessions/session_index.h"
+#include "sync/sessions/session_source.h"
 
 namespace ccfs {
 
@@ -91,6 +92,11 @@ class MountSessions {
                      uint64_t* bytes);
   Status Reconcile();
   void IndexGrown(const std::string& rel);
+  // RefreshLocalFile of a content file valid from `valid_from` on; a
+  // tail-only file that needs its earlier bytes is completed first only if
+  // `may_complete` (else left for the next reconcile).
+  Status RefreshLocal(const std::string& rel, const std::string& local, uint64_t valid_from,
+                      bool may_complete, RefreshStats* stats);
   void NoteError(const std::string& what, const Status& s);
 
   const MountSessionsOptions options_;

@@ -1,6 +1,9 @@
 #include "fs/feeds/transcript_watch.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <cstring>
 
 #include "store/workspace/workspace_layout.h"
 
@@ -83,10 +86,30 @@ void TranscriptWatch::OnNamesChanged() {
   }
 }
 
+std::string TranscriptWatch::LocalPathFrom(const std::string& rel, uint64_t* valid_from) const {
+  *valid_from = 0;
+  NodeInfo node;
+  if (rel.empty() || table_->Resolve(rel, &node) != 0) return "";
+  if (node.type != NodeType::kFile || node.state == ContentState::kRemote) return "";
+  *valid_from = node.local_from;
+  return content_->Path(node.ino);
+}
+
 std::string TranscriptWatch::LocalPath(const std::string& rel) const {
   NodeInfo node;
   if (rel.empty() || table_->Resolve(rel, &node) != 0) return "";
   if (node.type != NodeType::kFile || node.state == ContentState::kRemote) return "";
+  if (node.local_from != 0) {
+    if (int err = fs_->CompleteContent(node.ino); err != 0) {
+      spdlog::warn("completing {} to read it: {}", rel, std::strerror(err));
+      return "";
+    }
+    // Completed (or replaced meanwhile: then whatever is at the name now).
+    if (table_->Resolve(rel, &node) != 0 || node.type != NodeType::kFile ||
+        node.state == ContentState::kRemote || node.local_from != 0) {
+      return "";
+    }
+  }
   return content_->Path(node.ino);
 }
 

@@ -54,8 +54,15 @@ class TranscriptWatch {
   void OnNamesChanged();
 
   // The local content file of the transcript at `rel`; "" when it is
-  // remote-only (bytes only in the store) or absent.
+  // remote-only (bytes only in the store) or absent. A tail-only file
+  // (NodeRecord::local_from: appended to without downloading its earlier
+  // bytes) is completed first, a download on the caller's thread (never a
+  // FUSE one): its holes would read as zeros.
   std::string LocalPath(const std::string& rel) const;
+  // Like LocalPath, but without completing: the content file is valid only
+  // from *valid_from on (0 for a whole file), and the caller reads nothing
+  // below it.
+  std::string LocalPathFrom(const std::string& rel, uint64_t* valid_from) const;
 
   InodeTable* table() const { return table_; }
 

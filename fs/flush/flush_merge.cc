@@ -370,6 +370,28 @@ Status MergeWithRemote(const MergeContext& ctx, MergeOutcome* out) {
           "); copy out what you need and remount with --discard-local");
     }
   }
+  // A tail-only file (NodeRecord::local_from) reads its earlier bytes from
+  // its origin in the base: one whose origin the new version does not hold
+  // as it is (changed, moved or removed there) is completed now, while the
+  // old version is still the base.
+  for (const SnapshotEntry& e : local) {
+    const NodeInfo& n = e.node;
+    if (n.type != NodeType::kFile || n.local_from == 0) continue;
+    bool origin_stays = false;
+    if (remote->v2 != nullptr && n.origin_kind == OriginKind::kTranscript) {
+      auto it = remote->v2->entries.find(n.origin_path);
+      origin_stays = it != remote->v2->entries.end() && V2FileTag(it->second) == n.origin_etag;
+    }
+    if (!origin_stays && ctx.hydrator->EnsureLocal(n.ino) != 0) {
+      NodeInfo now;
+      if (ctx.table->Get(n.ino, &now) == ENOENT) continue;  // removed meanwhile
+      return Status::IOError("merging with the store's new version needs the earlier bytes of " +
+                             e.path +
+                             ", appended to here without them, and they could not be "
+                             "downloaded (" +
+                             ctx.hydrator->last_error() + "); the local changes are kept");
+    }
+  }
   PlanApplier applier(ctx, out);
   CCFS_RETURN_IF_ERROR(applier.Apply(plan, base->etag, remote->etag));
   CCFS_RETURN_IF_ERROR(InstallBase(ctx, remote, std::move(remote_transcripts)));

@@ -27,6 +27,7 @@
 #include "store/archive/tar_sanitize.h"
 #include "store/base/unique_fd.h"
 #include "store/layout/commit.h"
+#include "store/layout/file_reader.h"
 
 namespace ccfs {
 
@@ -49,6 +50,11 @@ bool StoredAsChunks(const std::string& path) { return EndsWith(path, ".jsonl"); 
 // long-lived session does not read hundreds of small objects.
 constexpr size_t kMaxChunksPerFile = 64;
 
+// How far below its stored size a transcript's writes may start and still
+// be compared with the store's bytes (one ranged read) to tell an append
+// from a rewrite.
+constexpr uint64_t kMaxRecheckBytes = 1ull << 20;
+
 // Whether file node `n` at `path` still holds the bytes of base entry `b`.
 bool SameBytesAsBase(const NodeInfo& n, const std::string& path, const IndexEntry* b) {
   return b != nullptr && b->type == EntryType::kFile && n.state != ContentState::kDirty &&
@@ -66,6 +72,34 @@ struct Upload {
 };
 
 }  // namespace
+
+Status Flusher::SameAsStored(const IndexEntry& b, uint64_t from, int fd, bool* same) {
+  *same = false;
+  TreeFileReader reader(*store_, workspace_);
+  uint64_t at = from;
+  bool differs = false;
+  std::string buf;
+  Status s = reader.Read(b, from, b.size - from, [&](const char* data, size_t len) {
+    buf.resize(len);
+    size_t got = 0;
+    while (got < len) {
+      ssize_t r = ::pread(fd, buf.data() + got, len - got, static_cast<off_t>(at + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<size_t>(r);
+    }
+    if (got != len || std::memcmp(buf.data(), data, len) != 0) {
+      differs = true;
+      return Status::Corruption("differs");  // stops the read: the answer is known
+    }
+    at += len;
+    return Status::OK();
+  });
+  if (differs) return Status::OK();
+  CCFS_RETURN_IF_ERROR(s);
+  *same = at == b.size;
+  return Status::OK();
+}
 
 Status Flusher::FlushV2(const FlushOptions& options, Plan* plan, FlushReport* report) {
   std::shared_ptr<const V2Tree> against = plan->base->v2;
@@ -128,43 +162,83 @@ Status Flusher::FlushV2(const FlushOptions& options, Plan* plan, FlushReport* re
       }
       continue;
     }
-    // The bytes changed: a settled copy of them, local first.
-    if (int err = hydrator_->EnsureLocal(n.ino); err == ENOENT) {
-      // Removed since the snapshot: its removal is the next flush's change.
-      if (b == nullptr) live.erase(e.path);
-      continue;
-    } else if (err != 0) {
-      std::string cause = hydrator_->last_error();
-      return Status::IOError("cannot read " + e.path +
-                             " to flush it: " + (cause.empty() ? std::strerror(err) : cause))
-          .WithErrno(err);
-    }
+    // The bytes changed: a settled copy of them, local first. A transcript
+    // that may only have grown since its base entry (the same object, not
+    // written below its stored size) becomes one chunk of the new bytes; a
+    // tail-only one (NodeRecord::local_from) then needs none of the bytes
+    // below its watermark, so it is copied as it is, holes and all, and only
+    // [base size, size) of the copy is read.
+    const bool append_candidate =
+        StoredAsChunks(e.path) && b != nullptr && b->type == EntryType::kFile && b->pack.empty() &&
+        b->chunks.size() < kMaxChunksPerFile && n.origin_kind == OriginKind::kTranscript &&
+        n.origin_path == e.path && n.origin_etag == V2FileTag(*b);
+    bool tail_only = append_candidate && n.local_from != 0 && n.low_change >= n.local_from;
     auto up = std::make_unique<Upload>();
     up->path = e.path;
     up->ino = n.ino;
-    up->copy = std::make_unique<SettledCopy>();
-    CCFS_RETURN_IF_ERROR(
-        CopySettled(*table_, *content_, n.ino, up->copy.get(), {.max_in_memory = 0})
-            .Annotate("copying " + e.path + " to flush it"));
-    if (up->copy->gone) {
+    bool skip = false, grew = false;
+    uint64_t size = 0;
+    for (;;) {
+      int err =
+          tail_only ? hydrator_->EnsureFrom(n.ino, n.local_from) : hydrator_->EnsureLocal(n.ino);
+      if (err == ENOENT) {
+        // Removed since the snapshot: its removal is the next flush's change.
+        skip = true;
+        break;
+      } else if (err != 0) {
+        std::string cause = hydrator_->last_error();
+        return Status::IOError("cannot read " + e.path +
+                               " to flush it: " + (cause.empty() ? std::strerror(err) : cause))
+            .WithErrno(err);
+      }
+      up->fd = UniqueFd();
+      up->copy = std::make_unique<SettledCopy>();
+      CCFS_RETURN_IF_ERROR(CopySettled(*table_, *content_, n.ino, up->copy.get(),
+                                       {.max_in_memory = 0, .allow_tail_only = tail_only})
+                               .Annotate("copying " + e.path + " to flush it"));
+      if (up->copy->gone) {
+        skip = true;
+        break;
+      }
+      int fd = ::open(up->copy->temp_path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return Status::FromErrno("open " + up->copy->temp_path, errno);
+      up->fd = UniqueFd(fd);
+      struct stat st {};
+      if (::fstat(fd, &st) != 0) return Status::FromErrno("stat " + up->copy->temp_path, errno);
+      size = static_cast<uint64_t>(st.st_size);
+      const NodeInfo& c = up->copy->node;
+      grew = false;
+      if (append_candidate && size >= b->size) {
+        uint64_t low = c.low_change;
+        if (low < b->size && b->size - low <= kMaxRecheckBytes && low >= c.local_from) {
+          // Written below the stored size, but perhaps with the bytes that
+          // were there (the kernel writes whole pages back; after a restart
+          // a tail-only file counts as changed from its watermark): compare
+          // that stretch with the store's.
+          bool same = false;
+          CCFS_RETURN_IF_ERROR(SameAsStored(*b, low, up->fd.get(), &same)
+                                   .Annotate("comparing " + e.path + " with the store's"));
+          if (same) low = b->size;
+        }
+        grew = low >= b->size;
+      }
+      if (grew || c.local_from == 0) break;
+      // Not an append after all: the whole file goes up, so it is completed
+      // and copied again.
+      if (!tail_only) {
+        return Status::IOError("copying " + e.path + ": still partly local after completing it");
+      }
+      tail_only = false;
+    }
+    if (skip) {
       if (b == nullptr) live.erase(e.path);
       continue;
     }
     up->data_gen = up->copy->node.data_gen;
-    int fd = ::open(up->copy->temp_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Status::FromErrno("open " + up->copy->temp_path, errno);
-    up->fd = UniqueFd(fd);
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return Status::FromErrno("stat " + up->copy->temp_path, errno);
-    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    const int fd = up->fd.get();
     entry.mtime_ns = up->copy->node.mtime_ns;
     if (StoredAsChunks(e.path)) {
       TranscriptAppend a;
-      const bool grew = b != nullptr && b->type == EntryType::kFile && b->pack.empty() &&
-                        b->chunks.size() < kMaxChunksPerFile &&
-                        n.origin_kind == OriginKind::kTranscript && n.origin_path == e.path &&
-                        n.origin_etag == V2FileTag(*b) && up->copy->node.low_change >= b->size &&
-                        size >= b->size;
       if (grew) {
         a.base = *b;
       } else {

@@ -124,6 +124,9 @@ class Flusher {
   // tree goes up as one commit (a pack of the changed files, a chunk per
   // grown .jsonl, the touched index segments, the root If-Match).
   Status FlushV2(const FlushOptions& options, Plan* plan, FlushReport* report);
+  // Whether bytes [from, b.size) of the copy open as `fd` are the stored
+  // file `b`'s (one ranged read of it).
+  Status SameAsStored(const IndexEntry& b, uint64_t from, int fd, bool* same);
   Status Merge(const std::string& host, const std::string& time, FlushReport* report);
 
   ObjectStore* store_;

@@ -86,25 +86,202 @@ std::string Hydrator::last_error() const {
 }
 
 int Hydrator::EnsureLocal(uint64_t ino) {
+  // Whole: not remote, and no hole below a tail-only watermark.
+  auto whole = [](const NodeInfo& n) {
+    return n.type != NodeType::kFile || (n.state != ContentState::kRemote && n.local_from == 0);
+  };
   for (int attempt = 0; attempt < 4; ++attempt) {
     NodeInfo n;
     if (table_->Get(ino, &n) != 0) return ENOENT;
-    if (n.type != NodeType::kFile || n.state != ContentState::kRemote) return 0;
+    if (whole(n)) return 0;
     TryClaim(ino, /*wait=*/true);
     if (table_->Get(ino, &n) != 0) {
       Release(ino);
       return ENOENT;
     }
-    if (n.state != ContentState::kRemote) {
+    if (whole(n)) {
       Release(ino);
       return 0;
     }
-    int err = Fetch(n);
+    const bool remote = n.state == ContentState::kRemote;
+    int err = remote ? Fetch(n) : Complete(n);
     Release(ino);
+    if (err == EAGAIN) continue;  // the node changed under the fetch: look again
     if (err != 0) return err;
-    ++stats_.on_demand_files;
+    if (remote) ++stats_.on_demand_files;
   }
   return EIO;  // the origin kept changing under us (flushes in a loop)
+}
+
+namespace {
+
+// Tail-only content starts at a page boundary: the kernel's writeback cache
+// reads the page holding the old end of file before an append into it.
+constexpr uint64_t kTailPage = 4096;
+// A tail fetch is for the last pages only (an append; the kernel's read of
+// the page, or of a large folio, it appends into); a read further from the
+// end fetches the file whole as before.
+constexpr uint64_t kMaxTailBytes = 1ull << 20;
+
+}  // namespace
+
+int Hydrator::EnsureFrom(uint64_t ino, uint64_t from) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    NodeInfo n;
+    if (table_->Get(ino, &n) != 0) return ENOENT;
+    if (n.type != NodeType::kFile) return 0;
+    if (n.state != ContentState::kRemote) {
+      // Local from the watermark on: enough for anything at or past it.
+      if (n.local_from == 0 || from >= n.local_from) return 0;
+      return EnsureLocal(ino);
+    }
+    const uint64_t start = std::min(from, n.size) / kTailPage * kTailPage;
+    if (start == 0 || n.size - start > kMaxTailBytes || n.origin_kind != OriginKind::kTranscript ||
+        base_->tarball()->v2 == nullptr) {
+      return EnsureLocal(ino);
+    }
+    TryClaim(ino, /*wait=*/true);
+    if (table_->Get(ino, &n) != 0) {
+      Release(ino);
+      return ENOENT;
+    }
+    if (n.state != ContentState::kRemote || n.size / kTailPage * kTailPage < start) {
+      Release(ino);
+      continue;  // fetched or changed meanwhile: decide again
+    }
+    int err = FetchTail(n, start);
+    Release(ino);
+    if (err == EAGAIN) continue;
+    return err;
+  }
+  return EIO;
+}
+
+Status Hydrator::CurrentV2Entry(const NodeInfo& n, IndexEntry* out) {
+  auto version = base_->tarball();  // keeps the tree alive while reading
+  if (version->v2 == nullptr) return Status::PreconditionFailed("the base is no longer layout v2");
+  auto it = version->v2->entries.find(n.origin_path);
+  if (it == version->v2->entries.end() || n.origin_kind != OriginKind::kTranscript ||
+      n.origin_etag != V2FileTag(it->second)) {
+    return Status::PreconditionFailed("file of version " + n.origin_etag + ", base is now " +
+                                      version->etag);
+  }
+  *out = it->second;
+  return Status::OK();
+}
+
+int Hydrator::FetchTail(const NodeInfo& n, uint64_t from) {
+  IndexEntry e;
+  Status s = CurrentV2Entry(n, &e);
+  if (s.ok() && (!e.pack.empty() || e.type != EntryType::kFile || e.size != n.size)) {
+    return Fetch(n);  // not a file of chunks (a pack member): fetched whole
+  }
+  ContentCache::DataTicket ticket;
+  if (s.ok() && content_->AdmitData(n.size - from, &ticket) != 0) {
+    s = Status::IOError("the cache filesystem is full (" + n.origin_path + " needs " +
+                        std::to_string(n.size - from) + " bytes beyond the " +
+                        std::to_string(content_->reserve_bytes()) + " kept free for metadata)")
+            .WithErrno(ENOSPC);
+  }
+  const std::string tmp = content_->TempPath("tail-" + std::to_string(n.ino));
+  if (s.ok()) {
+    s = [&]() -> Status {
+      auto fd = CreateTemp(tmp);
+      CCFS_RETURN_IF_ERROR(fd.status());
+      // The full size, with [0, from) left a hole: never read as content
+      // (the watermark below says so) until Complete fills it.
+      if (::ftruncate(fd->get(), static_cast<off_t>(n.size)) != 0 ||
+          ::lseek(fd->get(), static_cast<off_t>(from), SEEK_SET) < 0) {
+        return Status::FromErrno("size " + tmp, errno);
+      }
+      uint64_t got = 0;
+      const int raw_fd = fd->get();
+      CCFS_RETURN_IF_ERROR(
+          v2_reader_.Read(e, from, n.size - from, [&](const char* data, size_t len) {
+            got += len;
+            return WriteAll(raw_fd, data, len, tmp);
+          }));
+      if (::close(fd->release()) != 0) return Status::FromErrno("close " + tmp, errno);
+      if (got != n.size - from) {
+        return Status::Corruption("read " + std::to_string(got) + " bytes of the tail of " +
+                                  n.origin_path + ", wanted " + std::to_string(n.size - from));
+      }
+      return Status::OK();
+    }();
+  }
+  if (s.ok()) s = content_->Install(n.ino, tmp);
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    NoteError(n.origin_path, s);
+    return ErrnoOr(s, EIO);
+  }
+  // The content file is in place before meta.db says so: a crash between
+  // leaves the file remote, its content file replaced at the next fetch.
+  int err = table_->NoteTailFetched(n.ino, n.origin_kind, n.origin_path, n.origin_etag, from);
+  if (err == 0) ++stats_.tail_files;
+  return err;
+}
+
+int Hydrator::Complete(const NodeInfo& n) {
+  const uint64_t upto = n.local_from;
+  IndexEntry e;
+  Status s = CurrentV2Entry(n, &e);
+  if (s.ok() && (e.type != EntryType::kFile || e.size < upto || n.size < upto)) {
+    s = Status::Corruption("the origin of " + n.origin_path + " is " + std::to_string(e.size) +
+                           " bytes, the file " + std::to_string(n.size) +
+                           ", and its local bytes start at " + std::to_string(upto));
+  }
+  ContentCache::DataTicket ticket;
+  if (s.ok() && content_->AdmitData(upto, &ticket) != 0) {
+    s = Status::IOError("the cache filesystem is full (" + n.origin_path + " needs " +
+                        std::to_string(upto) + " bytes beyond the " +
+                        std::to_string(content_->reserve_bytes()) + " kept free for metadata)")
+            .WithErrno(ENOSPC);
+  }
+  if (s.ok()) {
+    // In place: writes only ever land at or past the watermark until it is
+    // gone (anything below waits for this claim), so filling the hole races
+    // nothing, and the descriptors writers hold stay the file's. A crash
+    // half way leaves the watermark recorded, and the fill is redone.
+    s = [&]() -> Status {
+      auto fd = content_->Open(n.ino);
+      CCFS_RETURN_IF_ERROR(fd.status());
+      const int raw_fd = (*fd)->get();
+      uint64_t at = 0;
+      CCFS_RETURN_IF_ERROR(v2_reader_.Read(e, 0, upto, [&](const char* data, size_t len) {
+        if (at + len > upto) return Status::Corruption("more bytes than asked for");
+        size_t done = 0;
+        while (done < len) {
+          ssize_t w = ::pwrite(raw_fd, data + done, len - done, static_cast<off_t>(at + done));
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0) return Status::FromErrno("fill " + content_->Path(n.ino), errno);
+          done += static_cast<size_t>(w);
+        }
+        at += len;
+        return Status::OK();
+      }));
+      if (at != upto) {
+        return Status::Corruption("read " + std::to_string(at) + " bytes of " + n.origin_path +
+                                  " to complete it, wanted " + std::to_string(upto));
+      }
+      // Durable before the watermark goes: meta.db must never call zeros
+      // content after a power loss.
+      if (::fdatasync(raw_fd) != 0)
+        return Status::FromErrno("sync " + content_->Path(n.ino), errno);
+      return Status::OK();
+    }();
+  }
+  if (!s.ok()) {
+    if (s.IsNotFound() && n.state == ContentState::kCached) {
+      table_->NoteContentLost(n.ino);  // fetched again, whole, by the caller's next look
+      return EAGAIN;
+    }
+    NoteError("completing " + n.origin_path, s);
+    return ErrnoOr(s, EIO);
+  }
+  int err = table_->NoteCompleted(n.ino, upto);
+  if (err == 0) ++stats_.completed_files;
+  return err;
 }
 
 int Hydrator::DiscardRemote(uint64_t ino) {
@@ -119,6 +296,12 @@ int Hydrator::DiscardRemote(uint64_t ino) {
     } else {
       err = table_->DropRemoteContent(ino);
     }
+  } else if (err == 0 && n.type == NodeType::kFile && n.local_from != 0) {
+    // A tail-only file is completed, not dropped: the truncate that follows
+    // then works on a whole file, and no step of it can leave meta.db and
+    // the content file disagreeing about where the holes are. (Rare: an
+    // O_TRUNC open of a transcript appended to but never read.)
+    err = Complete(n);
   }
   Release(ino);
   return err;

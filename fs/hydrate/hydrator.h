@@ -44,6 +44,8 @@ struct HydrationStats {
   std::atomic<uint64_t> streamed_files{0};
   std::atomic<uint64_t> prefetched_files{0};
   std::atomic<uint64_t> failures{0};
+  std::atomic<uint64_t> tail_files{0};       // fetched from their last page only
+  std::atomic<uint64_t> completed_files{0};  // tail-only files made whole
   std::atomic<bool> stream_running{false};
   std::atomic<bool> stream_done{false};
 };
@@ -56,10 +58,21 @@ class Hydrator {
   Hydrator(const Hydrator&) = delete;
   Hydrator& operator=(const Hydrator&) = delete;
 
-  // 0 once `ino` has local content (or is not a file); EIO when the fetch
-  // failed (last_error() says why), ENOENT for an unknown inode.
+  // 0 once `ino` has all its content local (or is not a file): a remote
+  // file is fetched, a tail-only one (NodeRecord::local_from) completed;
+  // EIO when the fetch failed (last_error() says why), ENOENT for an unknown
+  // inode.
   int EnsureLocal(uint64_t ino);
-  // For a truncate to 0: a remote file becomes empty and local, unfetched.
+  // 0 once the content file holds valid bytes of `ino` from `from` on, all
+  // that a read or write at `from` touches. A remote transcript of a
+  // layout-v2 base stored as chunks, asked from at or past the start of the
+  // page holding its end (an append, or the kernel reading that page for
+  // it), gets only its bytes from that page boundary on: the content file
+  // is made sparse at the full size and the file becomes tail-only. Anything
+  // else is EnsureLocal.
+  int EnsureFrom(uint64_t ino, uint64_t from);
+  // For a truncate to 0: a remote or tail-only file becomes empty and
+  // local, unfetched.
   int DiscardRemote(uint64_t ino);
 
   // Starts the background stream (tarball, then transcripts) if not running.
@@ -106,6 +119,15 @@ class Hydrator {
                                              size_t last);
   Status FetchV2PackMember(const NodeInfo& node, const IndexEntry& entry);
   Status FetchTranscript(const NodeInfo& node, const std::string& tmp);
+  // The base entry a v2 file's origin names (PreconditionFailed when the
+  // base moved on without it).
+  Status CurrentV2Entry(const NodeInfo& node, IndexEntry* out);
+  // Tail-only content: the origin's bytes from `from` (a page boundary) to
+  // the end, into a sparse content file of the full size. `ino` is claimed.
+  int FetchTail(const NodeInfo& node, uint64_t from);
+  // Fills [0, local_from) of a tail-only file in place from its origin, then
+  // records it whole. `ino` is claimed.
+  int Complete(const NodeInfo& node);
   // A file of a layout-v2 base, through its entry: chunks into `tmp`, or a
   // pack member installed directly (*installed) with its block neighbours.
   Status FetchV2(const NodeInfo& node, const std::string& tmp, bool* installed);

@@ -219,7 +219,9 @@ void OpOpen(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   Guard(req, "read", [&] {
     std::shared_ptr<UniqueFd> fd;
-    int err = Fs(req)->OpenContent(ino, &fd);
+    // Valid from `off` on: the page the kernel reads before an append into
+    // it does not download the rest of a remote transcript.
+    int err = Fs(req)->OpenContent(ino, &fd, static_cast<uint64_t>(off));
     if (err != 0) {
       fuse_reply_err(req, err);
       return;

@@ -560,6 +560,7 @@ void Mount::FixUpContent(std::vector<NodeRecord>* nodes) {
             n.name, n.ino, n.origin_path);
       }
       n.state = ContentState::kRemote;
+      n.local_from = 0;  // nothing local any more, no watermark either
       // The size the store's version has (the dirty one was ours).
       if (n.origin_kind == OriginKind::kTarball) {
         if (const TarEntry* e = base_.tarball()->Find(n.origin_path)) n.size = e->size;
@@ -792,6 +793,8 @@ nlohmann::json Mount::StatusJson() {
        {{"on_demand_files", h.on_demand_files.load()},
         {"streamed_files", h.streamed_files.load()},
         {"prefetched_files", h.prefetched_files.load()},
+        {"tail_files", h.tail_files.load()},
+        {"completed_files", h.completed_files.load()},
         {"failures", h.failures.load()},
         {"stream_running", h.stream_running.load()},
         {"stream_done", h.stream_done.load()},

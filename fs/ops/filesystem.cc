@@ -167,9 +167,9 @@ int Filesystem::ListDir(uint64_t ino, std::vector<DirEntryInfo>* out) {
   return table_->List(ino, out);
 }
 
-int Filesystem::OpenContent(uint64_t ino, std::shared_ptr<UniqueFd>* fd) {
+int Filesystem::OpenContent(uint64_t ino, std::shared_ptr<UniqueFd>* fd, uint64_t from) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (int err = hydrator_->EnsureLocal(ino); err != 0) return err;
+    if (int err = hydrator_->EnsureFrom(ino, from); err != 0) return err;
     auto r = content_->Open(ino);
     if (r.ok()) {
       *fd = std::move(r).value();
@@ -197,7 +197,8 @@ int Filesystem::WritableFile(uint64_t ino) {
 int Filesystem::BeginWrite(uint64_t ino, uint64_t off, uint64_t bytes,
                            std::shared_ptr<UniqueFd>* fd, WriteScope* scope) {
   if (int err = WritableFile(ino); err != 0) return err;
-  if (int err = OpenContent(ino, fd); err != 0) return err;
+  // Only [off, end) is touched: bytes below it need not be local.
+  if (int err = OpenContent(ino, fd, off); err != 0) return err;
   if (int err = content_->AdmitData(bytes, &scope->ticket); err != 0) return err;
   scope->change = ContentChangeScope(table_, ino, off);
   return 0;
@@ -227,7 +228,7 @@ int Filesystem::Write(uint64_t ino, uint64_t off, const char* data, size_t len) 
 
 int Filesystem::Read(uint64_t ino, uint64_t off, size_t len, std::string* out) {
   std::shared_ptr<UniqueFd> fd;
-  if (int err = OpenContent(ino, &fd); err != 0) return err;
+  if (int err = OpenContent(ino, &fd, off); err != 0) return err;
   out->resize(len);
   ssize_t n = ::pread(fd->get(), out->data(), len, static_cast<off_t>(off));
   if (n < 0) return errno;

@@ -81,8 +81,14 @@ class Filesystem {
   int ListDir(uint64_t ino, std::vector<DirEntryInfo>* out);
   void AddLookup(uint64_t ino) { table_->AddLookup(ino); }
 
-  // Reads go straight to the content file: the descriptor to read from.
-  int OpenContent(uint64_t ino, std::shared_ptr<UniqueFd>* fd);
+  // Reads go straight to the content file: the descriptor to read from,
+  // valid for bytes at or past `from` (a remote transcript read only near
+  // its end may be fetched from there on: Hydrator::EnsureFrom). The default
+  // 0 makes the file whole.
+  int OpenContent(uint64_t ino, std::shared_ptr<UniqueFd>* fd, uint64_t from = 0);
+  // Makes `ino`'s content whole (fetched, or a tail-only file completed),
+  // for readers of content files outside FUSE (fs/feeds). May download.
+  int CompleteContent(uint64_t ino) { return hydrator_->EnsureLocal(ino); }
   // What a write holds until its bytes are in the content file and booked:
   // the admitted bytes (in flight for the cache's space accounting) and the
   // content change (in flight for readers that need a consistent copy).
@@ -90,7 +96,8 @@ class Filesystem {
     ContentCache::DataTicket ticket;
     ContentChangeScope change;
   };
-  // Writes: BeginWrite hydrates, admits `bytes` more data (ENOSPC at the
+  // Writes: BeginWrite hydrates (an append to a remote transcript of a v2
+  // base only the last page: Hydrator::EnsureFrom), admits `bytes` more data (ENOSPC at the
   // cache's metadata reserve: ContentCache::AdmitData) and hands out the
   // descriptor; the caller writes [off, end) into it, then EndWrite records
   // the change, all while holding *scope (a write at `off`).

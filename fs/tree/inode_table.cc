@@ -15,7 +15,11 @@ Status InodeTable::Load(const std::vector<NodeRecord>& records) {
   for (const NodeRecord& r : records) {
     Node n;
     static_cast<NodeRecord&>(n) = r;
-    if (r.state == ContentState::kDirty) n.low_change = 0;
+    // A remote file has no content file, so no watermark either.
+    if (n.type != NodeType::kFile || n.state == ContentState::kRemote) n.local_from = 0;
+    // Nothing below a tail-only file's watermark can have changed (writing
+    // there completes it first), so its changes start there at the lowest.
+    if (n.state == ContentState::kDirty) n.low_change = n.local_from;
     next_ino_ = std::max(next_ino_, r.ino + 1);
     nodes_.emplace(r.ino, std::move(n));
   }
@@ -309,6 +313,9 @@ int InodeTable::SetAttr(uint64_t ino, const AttrChange& change, NodeInfo* out) {
     if (n->type == NodeType::kDir) return EISDIR;
     if (n->type != NodeType::kFile) return EINVAL;
     if (n->state == ContentState::kRemote) return EIO;  // caller must hydrate first
+    // A tail-only file keeps a prefix in its origin: the caller completes it
+    // first (Hydrator::EnsureLocal, DiscardRemote).
+    if (n->local_from != 0) return EIO;
     if (n->size != change.size || n->state != ContentState::kDirty) {
       after.size = change.size;
       after.state = ContentState::kDirty;
@@ -370,8 +377,55 @@ bool InodeTable::NoteHydrated(uint64_t ino, OriginKind kind, const std::string& 
     return false;
   }
   n->state = ContentState::kCached;
+  n->local_from = 0;  // fetched whole
   Persist(*n);
   return true;
+}
+
+int InodeTable::NoteTailFetched(uint64_t ino, OriginKind kind, const std::string& origin_path,
+                                const std::string& origin_etag, uint64_t local_from) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr || n->type != NodeType::kFile || n->state != ContentState::kRemote ||
+      n->origin_kind != kind || n->origin_path != origin_path || n->origin_etag != origin_etag ||
+      local_from > n->size) {
+    return EAGAIN;
+  }
+  NodeRecord after = *n;
+  after.state = ContentState::kCached;
+  after.local_from = local_from;
+  // Recorded, not best effort: a crash must not leave meta.db saying
+  // "cached" without the watermark. (A crash before this leaves it remote,
+  // and the content file is replaced at the next fetch.)
+  if (!n->unlinked) {
+    Status s = db_->PutNode(after);
+    if (!s.ok()) {
+      spdlog::error("recording the tail of inode {}: {}", ino, s.ToString());
+      return s.sys_errno() != 0 ? s.sys_errno() : EIO;
+    }
+  }
+  n->state = ContentState::kCached;
+  n->local_from = local_from;
+  return 0;
+}
+
+int InodeTable::NoteCompleted(uint64_t ino, uint64_t local_from) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr) return ENOENT;
+  if (n->local_from != local_from || n->state == ContentState::kRemote) return EAGAIN;
+  NodeRecord after = *n;
+  after.local_from = 0;
+  if (!n->unlinked) {
+    Status s = db_->PutNode(after);
+    if (!s.ok()) {
+      spdlog::error("recording inode {} as whole: {}", ino, s.ToString());
+      return s.sys_errno() != 0 ? s.sys_errno() : EIO;
+    }
+  }
+  n->local_from = 0;
+  n->size_unsaved = false;  // the record just written has the current size
+  return 0;
 }
 
 int InodeTable::DropRemoteContent(uint64_t ino) {
@@ -400,6 +454,7 @@ void InodeTable::NoteContentLost(uint64_t ino) {
     return;
   }
   n->state = ContentState::kRemote;
+  n->local_from = 0;
   Persist(*n);
 }
 
@@ -544,8 +599,11 @@ int InodeTable::AdoptRemote(uint64_t ino, uint64_t seen_gen, const NodeRecord& t
   if (n->type == NodeType::kFile &&
       (!keep_content || n->state == ContentState::kRemote || n->size != theirs.size)) {
     after.state = ContentState::kRemote;
+    after.local_from = 0;
     ++after.data_gen;
   } else if (n->type == NodeType::kFile) {
+    // Kept content: theirs has our bytes, so a tail-only file's prefix is
+    // theirs too and its watermark stays (relative to its new origin).
     after.state = ContentState::kCached;
   }
   after.size = theirs.size;

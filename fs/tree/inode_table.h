@@ -91,7 +91,8 @@ class InodeTable {
     int64_t ctime_ns = 0;  // always applied
   };
   // Setting the size of a file requires its content to be local already
-  // (the caller hydrated it); the content file is resized by the caller.
+  // (the caller hydrated it, and completed a tail-only one: EIO otherwise);
+  // the content file is resized by the caller.
   int SetAttr(uint64_t ino, const AttrChange& change, NodeInfo* out);
 
   // Content bookkeeping. NoteWrite marks a local file dirty and grows its size
@@ -105,6 +106,18 @@ class InodeTable {
   int DropRemoteContent(uint64_t ino);
   // A hydrated file's content vanished from the cache: back to remote.
   void NoteContentLost(uint64_t ino);
+
+  // Tail-only content (NodeRecord::local_from). A remote file whose content
+  // file now holds its origin's bytes from `local_from` on (the rest a hole)
+  // becomes cached with that watermark; false (nothing changes) unless it is
+  // still remote with this origin. Recorded before it counts: 0 or the errno.
+  int NoteTailFetched(uint64_t ino, OriginKind kind, const std::string& origin_path,
+                      const std::string& origin_etag, uint64_t local_from);
+  // The bytes below `local_from` are now in the content file (and durable
+  // there): the file is whole. Recorded in meta.db before memory changes, as
+  // a later write below the old watermark must never be overwritten by a
+  // second completion after a restart. EAGAIN if the watermark moved.
+  int NoteCompleted(uint64_t ino, uint64_t local_from);
 
   // Rewrites in flight: every change of a content file (a write between
   // its pwrite and its bookkeeping, a truncate, a fallocate) runs inside a

@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS inodes(
   origin_kind INTEGER NOT NULL,
   origin_path TEXT NOT NULL,
   origin_etag TEXT NOT NULL,
-  implicit INTEGER NOT NULL);
+  implicit INTEGER NOT NULL,
+  local_from INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS base_transcripts(
   path TEXT PRIMARY KEY, etag TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL,
   mode INTEGER NOT NULL DEFAULT 384);
@@ -54,6 +55,7 @@ Result<std::unique_ptr<MetaDb>> MetaDb::Open(const std::string& path) {
   std::unique_ptr<MetaDb> db(new MetaDb(std::move(sqlite)));
   CCFS_RETURN_IF_ERROR(db->Exec(kSchema));
   CCFS_RETURN_IF_ERROR(db->AddTranscriptModeColumn());
+  CCFS_RETURN_IF_ERROR(db->AddLocalFromColumn());
   CCFS_RETURN_IF_ERROR(db->PrepareStatements());
   return db;
 }
@@ -62,8 +64,8 @@ Status MetaDb::PrepareStatements() {
   CCFS_ASSIGN_OR_RETURN(
       statements_->put_node,
       db_->Prepare("INSERT OR REPLACE INTO inodes(ino,parent,name,type,mode,size,mtime_ns,ctime_ns,"
-                   "link_target,state,origin_kind,origin_path,origin_etag,implicit) "
-                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                   "link_target,state,origin_kind,origin_path,origin_etag,implicit,local_from) "
+                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   CCFS_ASSIGN_OR_RETURN(statements_->delete_node, db_->Prepare("DELETE FROM inodes WHERE ino=?"));
   CCFS_ASSIGN_OR_RETURN(
       statements_->put_transcript,
@@ -89,6 +91,22 @@ Status MetaDb::AddTranscriptModeColumn() {
   }  // st finalized before the schema changes
   if (has_mode) return Status::OK();
   return Exec("ALTER TABLE base_transcripts ADD COLUMN mode INTEGER NOT NULL DEFAULT 384");
+}
+
+Status MetaDb::AddLocalFromColumn() {
+  // Caches made before tail-only files lack the column; every file in them
+  // is whole (0).
+  bool has_column;
+  {
+    CCFS_ASSIGN_OR_RETURN(
+        SqliteStatement st,
+        db_->Prepare("SELECT 1 FROM pragma_table_info('inodes') WHERE name='local_from'"));
+    Status s;
+    has_column = st.Step(&s);
+    CCFS_RETURN_IF_ERROR(s.Annotate("read the inodes columns"));
+  }  // st finalized before the schema changes
+  if (has_column) return Status::OK();
+  return Exec("ALTER TABLE inodes ADD COLUMN local_from INTEGER NOT NULL DEFAULT 0");
 }
 
 Status MetaDb::Exec(const std::string& sql) {
@@ -159,7 +177,8 @@ Status MetaDb::PutNodeLocked(const NodeRecord& n) {
       .Bind(11, static_cast<int64_t>(n.origin_kind))
       .Bind(12, n.origin_path)
       .Bind(13, n.origin_etag)
-      .Bind(14, int64_t{n.implicit ? 1 : 0});
+      .Bind(14, int64_t{n.implicit ? 1 : 0})
+      .Bind(15, static_cast<int64_t>(n.local_from));
   Status s = st.Run();
   if (!s.ok()) return s.Annotate("put inode " + std::to_string(n.ino));
   return Status::OK();
@@ -186,7 +205,7 @@ Status MetaDb::LoadNodes(std::vector<NodeRecord>* out) {
   CCFS_ASSIGN_OR_RETURN(
       SqliteStatement st,
       db_->Prepare("SELECT ino,parent,name,type,mode,size,mtime_ns,ctime_ns,link_target,"
-                   "state,origin_kind,origin_path,origin_etag,implicit FROM inodes "
+                   "state,origin_kind,origin_path,origin_etag,implicit,local_from FROM inodes "
                    "ORDER BY ino"));
   out->clear();
   Status s;
@@ -206,6 +225,7 @@ Status MetaDb::LoadNodes(std::vector<NodeRecord>* out) {
     n.origin_path = st.ColumnText(11);
     n.origin_etag = st.ColumnText(12);
     n.implicit = st.ColumnInt(13) != 0;
+    n.local_from = static_cast<uint64_t>(st.ColumnInt(14));
     out->push_back(std::move(n));
   }
   return s.Annotate("load inodes");

@@ -53,6 +53,14 @@ struct NodeRecord {
   // A directory implied by transcript keys but absent from the tarball: it is
   // not written into the tarball unless something makes it real.
   bool implicit = false;
+  // A file whose content file holds valid bytes only from this offset on
+  // (0: all of them). [0, local_from) are the origin's bytes, not fetched:
+  // the content file is sparse there, and its holes read as zeros, so every
+  // reader of bytes below it completes the file first (Hydrator). Persisted,
+  // so a restart never takes the holes for content. Only while the file is
+  // not remote, and only ever a layout-v2 transcript's tail (an append that
+  // did not download what it appended to).
+  uint64_t local_from = 0;
 };
 
 // One transcript object of the base the mount started from (or last flushed).
@@ -123,6 +131,7 @@ class MetaDb {
   explicit MetaDb(std::unique_ptr<SqliteDb> db);
   Status Exec(const std::string& sql);
   Status AddTranscriptModeColumn();
+  Status AddLocalFromColumn();
   Status PrepareStatements();
   Status PutNodeLocked(const NodeRecord& node);
   Status DeleteNodeLocked(uint64_t ino);

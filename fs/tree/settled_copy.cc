@@ -64,6 +64,12 @@ Status CopySettled(InodeTable& table, ContentCache& content, uint64_t ino, Settl
       out->gone = true;
       return Status::OK();
     }
+    if (err == 0 && before.local_from != 0 && !options.allow_tail_only) {
+      return Status::IOError("inode " + std::to_string(ino) + " holds only its bytes from " +
+                             std::to_string(before.local_from) +
+                             " on (its earlier bytes were never downloaded)")
+          .WithErrno(EIO);
+    }
     if (err == 0) {
       const std::string path = content.Path(ino);
       UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

@@ -37,6 +37,11 @@ struct SettledCopyOptions {
   // How long a file may stay busy (a rewrite in flight or one landing
   // during every copy) before the copy gives up with EAGAIN.
   int busy_limit_ms = 10000;
+  // Whether a tail-only file (NodeRecord::local_from) may be copied as it
+  // is: the copy then holds zeros below out->node.local_from, and the caller
+  // must use only the bytes at or past it. Otherwise such a file is an
+  // error (the caller should have completed it): never silently zeros.
+  bool allow_tail_only = false;
 };
 
 // Copies file `ino` (its content must be local) into *out. OK with

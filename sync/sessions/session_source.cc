@@ -182,7 +182,18 @@ Status ReadFileFrom(int fd, const std::string& path, uint64_t offset, Transcript
   }
 }
 
-Status RefreshDirFile(SessionIndex& index, const SourceFile& f, Plan* plan, uint64_t* bytes) {
+// A local file whose bytes below `valid_from` are not there (a mount's
+// tail-only transcript) cannot be read from below it: nothing changes, and
+// the caller completes the file and asks again.
+Status BelowValid(const SourceFile& f, uint64_t valid_from) {
+  return Status::Unavailable(f.key + " holds only its bytes from " + std::to_string(valid_from) +
+                             " on")
+      .WithErrno(ERANGE);
+}
+
+// `valid_from`: nothing below it is read (BelowValid instead).
+Status RefreshDirFile(SessionIndex& index, const SourceFile& f, Plan* plan, uint64_t* bytes,
+                      uint64_t valid_from = 0) {
   CCFS_ASSIGN_OR_RETURN(std::optional<FileSourceState> old, index.GetSourceState(f.rel_path));
   *plan = PlanFor(old, f, /*by_etag=*/false);
   if (*plan == Plan::kUnchanged) return Status::OK();
@@ -203,6 +214,7 @@ Status RefreshDirFile(SessionIndex& index, const SourceFile& f, Plan* plan, uint
     ssize_t n = tail_len == 0 ? 0
                               : ::pread(fd.get(), tail.data(), tail_len,
                                         static_cast<off_t>(old->indexed_bytes - tail_len));
+    if (old->indexed_bytes - tail_len < valid_from) return BelowValid(f, valid_from);
     if (n == static_cast<ssize_t>(tail_len) && TailHash(tail) == old->tail_hash) {
       TranscriptFeed feed(&index, f.rel_path, *old, std::move(tail));
       CCFS_RETURN_IF_ERROR(ReadFileFrom(fd.get(), f.key, old->indexed_bytes, feed));
@@ -211,6 +223,7 @@ Status RefreshDirFile(SessionIndex& index, const SourceFile& f, Plan* plan, uint
     }
     *plan = Plan::kWhole;
   }
+  if (valid_from != 0) return BelowValid(f, valid_from);
   CCFS_RETURN_IF_ERROR(index.Forget(f.rel_path));
   TranscriptFeed feed(&index, f.rel_path, FileSourceState{}, "");
   CCFS_RETURN_IF_ERROR(ReadFileFrom(fd.get(), f.key, 0, feed));
@@ -349,7 +362,7 @@ Result<std::unique_ptr<SessionIndex>> OpenCachedIndex(const std::string& db_path
 }
 
 Status RefreshLocalFile(SessionIndex& index, const std::string& rel_path,
-                        const std::string& local_path, RefreshStats* stats) {
+                        const std::string& local_path, RefreshStats* stats, uint64_t valid_from) {
   *stats = RefreshStats{};
   if (!ParseTranscriptPath(rel_path)) {
     return Status::InvalidArgument(rel_path + " is not a session or subagent transcript path");
@@ -369,7 +382,7 @@ Status RefreshLocalFile(SessionIndex& index, const std::string& rel_path,
   std::mutex mu;
   Plan plan = Plan::kUnchanged;
   uint64_t bytes = 0;
-  Status s = RefreshDirFile(index, f, &plan, &bytes);
+  Status s = RefreshDirFile(index, f, &plan, &bytes, valid_from);
   Count(mu, stats, plan, bytes);
   return s;
 }

@@ -48,8 +48,12 @@ Status RefreshFromDir(const std::string& dir, SessionIndex& index, const Refresh
 // appended complete lines are read; a rewritten file is re-read; a missing
 // one is forgotten. Meant to be called after each append (the sidecar's
 // NotifyGrew feed); cheap when nothing changed (one stat, one small query).
+// A file valid only from `valid_from` on (a mount's tail-only transcript)
+// is read only from there: when that is not enough (not indexed that far,
+// or rewritten), Unavailable with errno ERANGE and nothing changed.
 Status RefreshLocalFile(SessionIndex& index, const std::string& rel_path,
-                        const std::string& local_path, RefreshStats* stats);
+                        const std::string& local_path, RefreshStats* stats,
+                        uint64_t valid_from = 0);
 
 // Where the CLI caches indexes: $XDG_CACHE_HOME/ccfs/sessions, else
 // ~/.cache/ccfs/sessions.

@@ -14,7 +14,9 @@
 # - `ccfs push` onto the v2 workspace commits the next generation (a stale
 #   --if-match is refused), and `pull`, `cat` and a mount show it, with the
 #   transcripts' mtimes as they were on the pushing machine; `ccfs sessions
-#   --workspace` reads the same sessions from the v2 store.
+#   --workspace` reads the same sessions from the v2 store;
+# - an append to a 2 MB transcript on a cold cache downloads a few KB (its
+#   last page), and cat, tail -c and jq then read old + new bytes exactly.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mount_lib.sh"
 require_s3
@@ -192,4 +194,50 @@ for s in sorted(json.load(sys.stdin), key=lambda s: s["session_id"]):
 "$CCFS" sessions ls --json --dir "$T/p" 2>/dev/null | sessions >"$T/ss.dir" || fail "sessions ls --dir"
 [[ -s $T/ss.dir ]] || fail "no sessions in the pushed tree"
 check "sessions from the v2 store equal those of the pushed dir" diff "$T/ss.dir" "$T/ss.store"
+
+# An append to a transcript not in the cache (a cold cache: `>>`, as Claude
+# Code's O_APPEND writes) downloads the page holding its end, not the
+# transcript, and flushes as a chunk of the new bytes; reading it whole
+# afterwards gives the old bytes then the new ones. The transcript is 2 MB,
+# adopted from v1 (one raw chunk), then appended to on two cold caches (the
+# second time its end spans that chunk and the first append's).
+big=projects/-tail/big.jsonl
+mkdir -p "$T/tailsrc/projects/-tail"
+python3 -c '
+import json, random, sys
+r = random.Random(int(sys.argv[2]))
+with open(sys.argv[1], "w") as f:
+    n = 0
+    while f.tell() < 2 * 1024 * 1024:
+        f.write(json.dumps({"type": "assistant", "i": n,
+                            "text": "".join(r.choice("abcdefgh ") for _ in range(300))}) + "\n")
+        n += 1' "$T/tailsrc/$big" "$seed"
+echo '{}' >"$T/tailsrc/settings.json"
+check "push the big transcript" "$CCFS" push "$T/tailsrc" "tail-$WS" --store "$STORE" >/dev/null
+w5=$T/w5
+do_mount "tail-$WS" "$w5" --layout v2 --hydrate lazy
+check "umount after adopting" timeout 120 "$CCFS" umount "$w5"
+size=$(stat -c %s "$T/tailsrc/$big")
+cp "$T/tailsrc/$big" "$T/big.expect"
+for round in 1 2; do
+  w6=$T/w6-$round
+  do_mount "tail-$WS" "$w6" --hydrate lazy
+  down0=$(status_field "$w6" store_stats.bytes_received)
+  line="{\"type\":\"user\",\"tail\":\"appended on a cold cache, round $round\"}"
+  printf '%s\n' "$line" >>"$w6/$big"
+  printf '%s\n' "$line" >>"$T/big.expect"
+  check "flush of the cold append ($round)" timeout 120 "$CCFS" flush "$w6" >/dev/null
+  down=$(($(status_field "$w6" store_stats.bytes_received) - down0))
+  echo "cold append + flush, round $round: $down B down for a $size B transcript" \
+    "(tail-only files: $(status_field "$w6" hydration.tail_files))"
+  ((down * 100 < size)) || fail "a cold append downloaded $down B of a $size B transcript"
+  check "tail -c of the cold-appended transcript" cmp <(tail -c 300 "$T/big.expect") <(tail -c 300 "$w6/$big")
+  check "cat gives the old bytes then the new" cmp "$T/big.expect" "$w6/$big"
+  check "jq reads every line" jq -c . "$w6/$big" >/dev/null
+  check "umount after the cold append" timeout 120 "$CCFS" umount "$w6"
+done
+w7=$T/w7
+do_mount "tail-$WS" "$w7" --hydrate lazy
+check "the store has the old bytes then the new" cmp "$T/big.expect" "$w7/$big"
+check "umount of the check" timeout 120 "$CCFS" umount "$w7"
 echo "PASS"
