@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -100,6 +101,11 @@ Status BlockCache::Read(const TarballVersion& v, size_t block, std::string* out)
 void BlockCache::Write(const TarballVersion& v, size_t first, size_t n, std::string_view data) {
   std::lock_guard<std::mutex> lock(mu_);
   if (v.etag != etag_ || first + n > present_.size() || n == 0) return;
+  struct statvfs st {};
+  if (::fstatvfs(data_.get(), &st) != 0 ||
+      uint64_t{st.f_bavail} * st.f_frsize < data.size() + min_free_bytes_.load()) {
+    return;  // a full cache filesystem: fetched again when needed
+  }
   off_t off = static_cast<off_t>(v.index.blocks[first].comp_offset);
   size_t done = 0;
   while (done < data.size()) {

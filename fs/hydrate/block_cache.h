@@ -6,6 +6,7 @@
 // Blocks are CRC-checked whenever they are used (StreamBlocks inflates them).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -33,8 +34,14 @@ class BlockCache {
   // version's cache: every block present. Renames the file.
   Status Adopt(const TarballVersion& version, const std::string& path);
 
-  // Stores blocks [first, first+n) whose compressed bytes are `data`.
+  // Stores blocks [first, first+n) whose compressed bytes are `data`, unless
+  // that would leave less than min_free_bytes() free on the cache
+  // filesystem: the space kept for metadata (ContentCache's reserve) is
+  // what lets rm free a full cache, and a cache of blocks is not worth it.
   void Write(const TarballVersion& version, size_t first, size_t n, std::string_view data);
+
+  void set_min_free_bytes(uint64_t bytes) { min_free_bytes_ = bytes; }
+  uint64_t min_free_bytes() const { return min_free_bytes_; }
 
  private:
   std::mutex mu_;
@@ -43,6 +50,7 @@ class BlockCache {
   UniqueFd data_;
   UniqueFd map_;
   std::vector<bool> present_;
+  std::atomic<uint64_t> min_free_bytes_{8ull << 20};  // as ContentCache's reserve
 };
 
 }  // namespace ccfs
