@@ -13,6 +13,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <memory>
+#include <vector>
 
 #include "fs/lifecycle/mount.h"
 #include "fs_mount_util.h"
@@ -87,10 +89,12 @@ class MountGenerationTest : public ::testing::Test {
   }
 
   // Mount::Prepare through a FaultStore (*counter) that counts the calls.
+  // The counter belongs to the fixture: a refused Prepare destroys the store
+  // it was given, and the test still reads the counts afterwards.
   Result<std::unique_ptr<Mount>> Open(const MountOptions& o, FaultStore** counter = nullptr) {
-    auto wrapped = std::make_unique<FaultStore>(Store());
-    if (counter != nullptr) *counter = wrapped.get();
-    return Mount::Prepare(std::move(wrapped), o);
+    counters_.push_back(std::make_unique<FaultStore>(Store()));
+    if (counter != nullptr) *counter = counters_.back().get();
+    return Mount::Prepare(std::make_unique<FaultStore>(counters_.back().get()), o);
   }
 
   uint64_t CurrentGeneration() {
@@ -101,6 +105,7 @@ class MountGenerationTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  std::vector<std::unique_ptr<FaultStore>> counters_;  // outlive every mount of a test
 };
 
 TEST_F(MountGenerationTest, ShowsThatGenerationReadOnlyAndWritesNothing) {
