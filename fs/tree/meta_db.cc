@@ -54,8 +54,12 @@ Result<std::unique_ptr<MetaDb>> MetaDb::Open(const std::string& path) {
                         SqliteDb::Open(path, {.serialized = false, .foreign_keys = false}));
   std::unique_ptr<MetaDb> db(new MetaDb(std::move(sqlite)));
   CCFS_RETURN_IF_ERROR(db->Exec(kSchema));
-  CCFS_RETURN_IF_ERROR(db->AddTranscriptModeColumn());
-  CCFS_RETURN_IF_ERROR(db->AddLocalFromColumn());
+  // Columns caches made by older versions lack: transcript modes (0600 until
+  // modes were kept) and the tail-only watermark (0: every file whole).
+  CCFS_RETURN_IF_ERROR(
+      db->AddColumnIfMissing("base_transcripts", "mode", "INTEGER NOT NULL DEFAULT 384"));
+  CCFS_RETURN_IF_ERROR(
+      db->AddColumnIfMissing("inodes", "local_from", "INTEGER NOT NULL DEFAULT 0"));
   CCFS_RETURN_IF_ERROR(db->PrepareStatements());
   return db;
 }
@@ -78,35 +82,19 @@ Status MetaDb::PrepareStatements() {
   return Status::OK();
 }
 
-Status MetaDb::AddTranscriptModeColumn() {
-  // Caches made before transcript modes were kept lack the column.
-  bool has_mode;
+Status MetaDb::AddColumnIfMissing(const std::string& table, const std::string& column,
+                                  const std::string& declaration) {
+  bool present;
   {
-    CCFS_ASSIGN_OR_RETURN(
-        SqliteStatement st,
-        db_->Prepare("SELECT 1 FROM pragma_table_info('base_transcripts') WHERE name='mode'"));
+    CCFS_ASSIGN_OR_RETURN(SqliteStatement st,
+                          db_->Prepare("SELECT 1 FROM pragma_table_info('" + table +
+                                       "') WHERE name='" + column + "'"));
     Status s;
-    has_mode = st.Step(&s);
-    CCFS_RETURN_IF_ERROR(s.Annotate("read the base_transcripts columns"));
+    present = st.Step(&s);
+    CCFS_RETURN_IF_ERROR(s.Annotate("read the " + table + " columns"));
   }  // st finalized before the schema changes
-  if (has_mode) return Status::OK();
-  return Exec("ALTER TABLE base_transcripts ADD COLUMN mode INTEGER NOT NULL DEFAULT 384");
-}
-
-Status MetaDb::AddLocalFromColumn() {
-  // Caches made before tail-only files lack the column; every file in them
-  // is whole (0).
-  bool has_column;
-  {
-    CCFS_ASSIGN_OR_RETURN(
-        SqliteStatement st,
-        db_->Prepare("SELECT 1 FROM pragma_table_info('inodes') WHERE name='local_from'"));
-    Status s;
-    has_column = st.Step(&s);
-    CCFS_RETURN_IF_ERROR(s.Annotate("read the inodes columns"));
-  }  // st finalized before the schema changes
-  if (has_column) return Status::OK();
-  return Exec("ALTER TABLE inodes ADD COLUMN local_from INTEGER NOT NULL DEFAULT 0");
+  if (present) return Status::OK();
+  return Exec("ALTER TABLE " + table + " ADD COLUMN " + column + " " + declaration);
 }
 
 Status MetaDb::Exec(const std::string& sql) {

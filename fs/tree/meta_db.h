@@ -130,8 +130,9 @@ class MetaDb {
 
   explicit MetaDb(std::unique_ptr<SqliteDb> db);
   Status Exec(const std::string& sql);
-  Status AddTranscriptModeColumn();
-  Status AddLocalFromColumn();
+  // Adds `column` (a fixed name from this file) to `table` unless present.
+  Status AddColumnIfMissing(const std::string& table, const std::string& column,
+                            const std::string& declaration);
   Status PrepareStatements();
   Status PutNodeLocked(const NodeRecord& node);
   Status DeleteNodeLocked(uint64_t ino);
