@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "fs_test_util.h"
 #include "store/layout/commit.h"
 #include "store/layout/export.h"
 #include "store/objects/file_store.h"
@@ -23,17 +24,8 @@
 namespace ccfs {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void Write(const std::string& path, const std::string& content) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::ofstream(path, std::ios::binary) << content;
-}
+using fstest::ReadFile;
+using fstest::WriteFile;
 
 class LateV1Test : public ::testing::Test {
  protected:
@@ -80,10 +72,10 @@ class LateV1Test : public ::testing::Test {
 
 TEST_F(LateV1Test, ALateTarballIsMergedIntoTheNextGeneration) {
   const std::string src = dir_ + "/src";
-  Write(src + "/a.txt", "a0");
-  Write(src + "/b.txt", "b0");
-  Write(src + "/c/gone-here.txt", "c0");
-  Write(src + "/same.txt", "untouched");
+  WriteFile(src + "/a.txt", "a0");
+  WriteFile(src + "/b.txt", "b0");
+  WriteFile(src + "/c/gone-here.txt", "c0");
+  WriteFile(src + "/same.txt", "untouched");
   PushV1(src, "ws");
   AdoptReport adopted;
   Status s = AdoptV1(*store_, "ws", RootWriter{"new", 1, ""}, &adopted, dir_);
@@ -92,7 +84,7 @@ TEST_F(LateV1Test, ALateTarballIsMergedIntoTheNextGeneration) {
   // Ours, on v2: b.txt rewritten, c/gone-here.txt removed.
   CurrentRoot current{adopted.root, ""};
   ASSERT_TRUE(ReadRoot(*store_, "ws", &current).ok());
-  Write(dir_ + "/ours-b", "b-ours");
+  WriteFile(dir_ + "/ours-b", "b-ours");
   int fd = ::open((dir_ + "/ours-b").c_str(), O_RDONLY);
   ASSERT_GE(fd, 0);
   CommitInput ours;
@@ -112,10 +104,10 @@ TEST_F(LateV1Test, ALateTarballIsMergedIntoTheNextGeneration) {
   // Theirs, an old writer's v1 flush on the adopted version: a.txt, b.txt and
   // c/gone-here.txt changed, new.txt created, same.txt left alone.
   const std::string old_src = dir_ + "/old";
-  Write(old_src + "/a.txt", "a-theirs");
-  Write(old_src + "/b.txt", "b-theirs!");
-  Write(old_src + "/c/gone-here.txt", "c-theirs");
-  Write(old_src + "/new.txt", "new from the old writer");
+  WriteFile(old_src + "/a.txt", "a-theirs");
+  WriteFile(old_src + "/b.txt", "b-theirs!");
+  WriteFile(old_src + "/c/gone-here.txt", "c-theirs");
+  WriteFile(old_src + "/new.txt", "new from the old writer");
   std::filesystem::copy_file(src + "/same.txt", old_src + "/same.txt");
   std::filesystem::last_write_time(old_src + "/same.txt",
                                    std::filesystem::last_write_time(src + "/same.txt"));
@@ -136,12 +128,12 @@ TEST_F(LateV1Test, ALateTarballIsMergedIntoTheNextGeneration) {
   EXPECT_EQ(late.conflicts[0].first, "b.txt");
 
   const std::string tree = Extract(current, "merged");
-  EXPECT_EQ(Slurp(tree + "/a.txt"), "a-theirs");
-  EXPECT_EQ(Slurp(tree + "/b.txt"), "b-ours");
-  EXPECT_EQ(Slurp(tree + "/" + late.conflicts[0].second), "b-theirs!");
-  EXPECT_EQ(Slurp(tree + "/c/gone-here.txt"), "c-theirs");
-  EXPECT_EQ(Slurp(tree + "/new.txt"), "new from the old writer");
-  EXPECT_EQ(Slurp(tree + "/same.txt"), "untouched");
+  EXPECT_EQ(ReadFile(tree + "/a.txt"), "a-theirs");
+  EXPECT_EQ(ReadFile(tree + "/b.txt"), "b-ours");
+  EXPECT_EQ(ReadFile(tree + "/" + late.conflicts[0].second), "b-theirs!");
+  EXPECT_EQ(ReadFile(tree + "/c/gone-here.txt"), "c-theirs");
+  EXPECT_EQ(ReadFile(tree + "/new.txt"), "new from the old writer");
+  EXPECT_EQ(ReadFile(tree + "/same.txt"), "untouched");
 
   // Taken in once: the next look finds the version the root names.
   LateV1Report again;
@@ -153,7 +145,7 @@ TEST_F(LateV1Test, ALateTarballIsMergedIntoTheNextGeneration) {
 
 TEST_F(LateV1Test, NoTarballOrTheAdoptedOneIsNothingToDo) {
   const std::string src = dir_ + "/src";
-  Write(src + "/a.txt", "a0");
+  WriteFile(src + "/a.txt", "a0");
   PushV1(src, "ws");
   AdoptReport adopted;
   ASSERT_TRUE(AdoptV1(*store_, "ws", RootWriter{"new", 1, ""}, &adopted, dir_).ok());
