@@ -187,6 +187,17 @@ Status Mount::LoadState() {
   if (v2 && !head.etag.empty() && head.etag != v2root.root.adopted_v1_etag) {
     CCFS_RETURN_IF_ERROR(TakeInLateV1(&v2root, &late_v1));
   }
+  // An older ccfs, which knows only v1, held the lease since: transcript
+  // lines it appended went to v1 transcript objects, which no v2 root names
+  // (finding them takes a LIST; docs/layout-v2-plan.md). Say so rather
+  // than let the tree look whole.
+  if (v2 && lease_ != nullptr && !lease_->older_writer().empty()) {
+    late_v1 += "; WARNING: this workspace was last held writable by a ccfs older than this one (" +
+               lease_->older_writer() +
+               "): if that ccfs does not read layout v2, what it appended to transcripts is in "
+               "the v1 transcript objects, not in this tree";
+    spdlog::warn("mount {}{}", options_.workspace, late_v1);
+  }
   const std::string v2tag = V2VersionTag(v2root.etag);
 
   if (resume && IsV2VersionTag(base_etag)) {

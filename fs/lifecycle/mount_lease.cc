@@ -76,6 +76,8 @@ Result<std::unique_ptr<MountLease>> MountLease::Acquire(ObjectStore* store,
                                "--read-only (which needs no lease)");
   }
   CCFS_RETURN_IF_ERROR(s);
+  const std::optional<LeaseHolder>& before = m->lease_->replaced();
+  if (before.has_value() && !before->reads_layout_v2) m->older_writer_ = before->Describe();
   return m;
 }
 

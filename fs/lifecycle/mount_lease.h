@@ -50,6 +50,11 @@ class MountLease {
   // Stops renewing and writes the released marker. Idempotent.
   Status Release();
 
+  // When the lease we took was last written by a ccfs that does not say it
+  // reads layout v2 (store/workspace/lease.h): who that was, e.g.
+  // "carol@old-box (pid 7) ...". Empty otherwise, and for a new lease.
+  const std::string& older_writer() const { return older_writer_; }
+
   // {"held", "lost", "loss_reason", "holder", "ttl_seconds", "renewals",
   //  "reacquired", "released"}
   nlohmann::json StatusJson() const;
@@ -73,6 +78,7 @@ class MountLease {
   std::unique_ptr<LeaseKeeper> keeper_;  // replaced under op_mu_ + mu_
   std::string lost_reason_;              // the last loss, even after a re-acquire
   std::string holder_;                   // who we are, as the lease says (for status)
+  std::string older_writer_;             // set once, by Acquire
   int reacquired_ = 0;
   bool released_ = false;
 };

@@ -66,7 +66,8 @@ std::string Serialize(const LeaseHolder& h) {
                       {"acquired_at", h.acquired_at},
                       {"renewed_at", h.renewed_at},
                       {"ttl_seconds", h.ttl_seconds},
-                      {"released", h.released}};
+                      {"released", h.released},
+                      {"reads_layout_v2", true}};
   return j.dump() + "\n";
 }
 
@@ -86,6 +87,7 @@ LeaseHolder Parse(const std::string& text, int64_t fallback_ttl) {
     h.renewed_at = j.value("renewed_at", int64_t{0});
     h.ttl_seconds = std::max<int64_t>(1, j.value("ttl_seconds", fallback_ttl));
     h.released = j.value("released", false);
+    h.reads_layout_v2 = j.value("reads_layout_v2", false);
   } catch (const std::exception&) {
     h = LeaseHolder();
     h.ttl_seconds = fallback_ttl;
@@ -137,6 +139,7 @@ struct Lease::State {
   // `ccfs status` must not wait for a store that does not answer.
   std::atomic<bool> held{false};
   std::chrono::steady_clock::time_point valid_until;
+  std::optional<LeaseHolder> replaced;  // set once, in Acquire
 };
 
 Lease::Lease(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -226,6 +229,7 @@ Result<Lease> Lease::Acquire(ObjectStore& store, const std::string& workspace,
       st->etag = put.etag;
       st->held = true;
       st->valid_until = sent2 + std::chrono::seconds(options.ttl_seconds);
+      st->replaced = theirs;
       return Lease(std::move(st));
     }
     if (!s.IsPreconditionFailed()) return s.Annotate("lease on " + workspace + ": taking over");
@@ -304,6 +308,8 @@ std::string Lease::etag() const {
 
 const std::string& Lease::workspace() const { return state_->workspace; }
 int Lease::ttl_seconds() const { return state_->options.ttl_seconds; }
+
+const std::optional<LeaseHolder>& Lease::replaced() const { return state_->replaced; }
 
 LeaseHolder Lease::self() const {
   std::lock_guard<std::mutex> lock(state_->mu);

@@ -41,6 +41,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -61,6 +62,12 @@ struct LeaseHolder {
   int64_t renewed_at = 0;   // unix seconds, holder's clock
   int64_t ttl_seconds = 0;
   bool released = false;  // a released marker: free to take
+  // Written by a ccfs that reads layout v2 and takes in what an older writer
+  // left in v1 (every lease this ccfs writes says so). A lease without it was
+  // last written by an older ccfs, which may have appended to v1 transcript
+  // objects that a v2 tree does not name: the next writable v2 mount knows
+  // from this, without a LIST, whether it must look for them.
+  bool reads_layout_v2 = false;
 
   // Filled when read from the store.
   std::string etag;
@@ -126,6 +133,9 @@ class Lease {
   int ttl_seconds() const;
   // Our own record (holder id, host, pid, times).
   LeaseHolder self() const;
+  // The lease object we replaced when we took the lease (a released marker
+  // or an expired lease), or nothing when there was none.
+  const std::optional<LeaseHolder>& replaced() const;
   // By this process's monotonic clock, the lease is surely ours until then
   // (ttl after the last successful write of it was sent).
   std::chrono::steady_clock::time_point valid_until() const;

@@ -21,6 +21,7 @@
 #include "store/objects/fault_store.h"
 #include "store/objects/file_store.h"
 #include "store/workspace/workspace.h"
+#include "store/workspace/workspace_layout.h"
 
 namespace ccfs {
 namespace {
@@ -242,6 +243,37 @@ TEST_F(FlushV2Test, UnflushedV1ChangesResumeOntoTheAdoptedWorkspace) {
   EXPECT_EQ(ReadAll(f, "CLAUDE.md"), "# memory of v2\n");
   EXPECT_EQ(ReadAll(f, kTranscript), "{\"type\":\"user\",\"n\":0}\n{\"n\":\"v1\"}\n");
   EXPECT_EQ(ReadAll(f, "agents/a.md"), "agent a\n");
+}
+
+// An older ccfs held the lease of a v2 workspace (its lease lacks
+// reads_layout_v2): what it appended to transcripts went to v1 objects, and
+// the writable mount says so instead of presenting the tree as whole. Our
+// own lease, released, carries the field, so the next mount says nothing.
+TEST_F(FlushV2Test, AMountAfterAnOlderCcfsHeldTheLeaseWarnsOfItsTranscripts) {
+  auto store = Store();
+  const std::string old_marker =
+      R"({"format":"ccfs-lease-v1","holder_id":"00112233445566778899aabbccddeeff",)"
+      R"("host":"old-box","pid":7,"user":"carol","acquired_at":1700000000,)"
+      R"("renewed_at":1700000000,"ttl_seconds":30,"released":true})";
+  ASSERT_TRUE(store->PutBytes(LeaseKey("ws"), old_marker, {}, nullptr).ok());
+  auto open_with_lease = [&](const std::string& cache) {
+    MountOptions o = fstest::FileMountOptions(dir_, cache);
+    o.layout_v2 = true;
+    o.lease_ttl_seconds = 30;
+    return fstest::PrepareFileMount(o);
+  };
+  std::string prepared;
+  {
+    auto m = open_with_lease("c1");
+    ASSERT_TRUE(m);
+    prepared = m->StatusJson().value("prepared", "");
+    EXPECT_NE(prepared.find("older than this one (carol@old-box"), std::string::npos) << prepared;
+    EXPECT_NE(prepared.find("v1 transcript objects"), std::string::npos) << prepared;
+  }
+  auto again = open_with_lease("c2");
+  ASSERT_TRUE(again);
+  prepared = again->StatusJson().value("prepared", "");
+  EXPECT_EQ(prepared.find("older than this one"), std::string::npos) << prepared;
 }
 
 }  // namespace

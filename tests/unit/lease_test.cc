@@ -206,6 +206,39 @@ TEST_P(LeaseTest, ReleaseLeavesAMarkerThatIsFreeToTake) {
   ASSERT_TRUE(b->Release().ok());
 }
 
+// Every lease this ccfs writes says it reads layout v2; the next holder
+// learns whether the one before it did (an older ccfs's lease lacks the
+// field), which is how a v2 mount knows an older writer has been at work.
+TEST_P(LeaseTest, TheNextHolderLearnsWhetherThePreviousOneReadsLayoutV2) {
+  auto first = Lease::Acquire(*store_, ws_, Who("host-a", 111, "alice"));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE(first->replaced().has_value()) << "nothing was there before";
+  EXPECT_EQ(StoredLease()["reads_layout_v2"], true);
+  ASSERT_TRUE(first->Release().ok());
+  EXPECT_EQ(StoredLease()["reads_layout_v2"], true) << "the released marker says it too";
+
+  auto second = Lease::Acquire(*store_, ws_, Who("host-b", 222, "bob"));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  ASSERT_TRUE(second->replaced().has_value());
+  EXPECT_TRUE(second->replaced()->reads_layout_v2);
+  EXPECT_EQ(second->replaced()->host, "host-a");
+  EXPECT_TRUE(second->replaced()->released);
+  ASSERT_TRUE(second->Release().ok());
+
+  // A released marker as an older ccfs wrote it: no reads_layout_v2.
+  const std::string old_marker =
+      R"({"format":"ccfs-lease-v1","holder_id":"00112233445566778899aabbccddeeff",)"
+      R"("host":"old-box","pid":7,"user":"carol","acquired_at":1700000000,)"
+      R"("renewed_at":1700000000,"ttl_seconds":30,"released":true})";
+  ASSERT_TRUE(store_->PutBytes(LeaseKey(ws_), old_marker, {}, nullptr).ok());
+  auto third = Lease::Acquire(*store_, ws_, Who("host-c", 333, "dave"));
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  ASSERT_TRUE(third->replaced().has_value());
+  EXPECT_FALSE(third->replaced()->reads_layout_v2);
+  EXPECT_EQ(third->replaced()->host, "old-box");
+  ASSERT_TRUE(third->Release().ok());
+}
+
 TEST_P(LeaseTest, DestructorReleases) {
   {
     auto a = Lease::Acquire(*store_, ws_, Who("host-a", 111, "alice"));
