@@ -187,16 +187,11 @@ Status Mount::LoadState() {
   if (v2 && !head.etag.empty() && head.etag != v2root.root.adopted_v1_etag) {
     CCFS_RETURN_IF_ERROR(TakeInLateV1(&v2root, &late_v1));
   }
-  // An older ccfs, which knows only v1, held the lease since: transcript
-  // lines it appended went to v1 transcript objects, which no v2 root names
-  // (finding them takes a LIST; docs/layout-v2-plan.md). Say so rather
-  // than let the tree look whole.
+  // An older ccfs, which knows only v1, held the lease since: what it
+  // appended to transcripts went to v1 transcript objects, which no v2 root
+  // names. Only then is the LIST that finds them paid.
   if (v2 && lease_ != nullptr && !lease_->older_writer().empty()) {
-    late_v1 += "; WARNING: this workspace was last held writable by a ccfs older than this one (" +
-               lease_->older_writer() +
-               "): if that ccfs does not read layout v2, what it appended to transcripts is in "
-               "the v1 transcript objects, not in this tree";
-    spdlog::warn("mount {}{}", options_.workspace, late_v1);
+    CCFS_RETURN_IF_ERROR(TakeInLateTranscripts(&v2root, &late_v1));
   }
   const std::string v2tag = V2VersionTag(v2root.etag);
 
@@ -399,6 +394,35 @@ Status Mount::TakeInLateV1(CurrentRoot* root, std::string* note) {
     spdlog::warn("late v1 change to {} kept as {} (this tree changed it too)", path, copy);
   }
   for (const std::string& why : late.skipped) spdlog::warn("late v1 change left out: {}", why);
+  return Status::OK();
+}
+
+Status Mount::TakeInLateTranscripts(CurrentRoot* root, std::string* note) {
+  LateTranscriptsReport late;
+  Status s =
+      MergeLateV1Transcripts(*store_, options_.workspace,
+                             RootWriter{ConflictHostName(), static_cast<int64_t>(::getpid()), ""},
+                             cache_.TmpDir(), root, &late);
+  if (!s.ok()) {
+    // The v2 tree is whole without them: mount it, say so. The lease we now
+    // hold says we read v2, so the next mount would not look again: the
+    // warning in status is what is left to tell.
+    *note += "; WARNING: this workspace was last held writable by an older ccfs (" +
+             lease_->older_writer() + "), and taking in what it wrote to v1 transcript " +
+             "objects failed (" + s.ToString() + "): those lines are not in this tree";
+    spdlog::warn("mount {}{}", options_.workspace, *note);
+    return Status::OK();
+  }
+  if (late.generation == 0) return Status::OK();
+  *note += "; took in " + std::to_string(late.taken.size()) +
+           " transcripts an older ccfs wrote to v1 objects as generation " +
+           std::to_string(late.generation) + " (" + std::to_string(late.conflicts.size()) +
+           " conflict copies)";
+  spdlog::warn("mount {}{}", options_.workspace, *note);
+  for (const auto& [path, copy] : late.conflicts) {
+    spdlog::warn("v1 transcript {} kept as {} (this tree changed it too)", path, copy);
+  }
+  for (const std::string& why : late.skipped) spdlog::warn("v1 transcript left out: {}", why);
   return Status::OK();
 }
 

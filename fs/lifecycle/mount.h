@@ -120,6 +120,9 @@ class Mount {
   // Merges a v1 tarball written after the move to v2 into *root (a new
   // generation) on a writable mount; appends what happened to *note.
   Status TakeInLateV1(CurrentRoot* root, std::string* note);
+  // The v1 transcript objects an older ccfs wrote while it held the lease
+  // (lease_->older_writer()), taken in as a generation; appends to *note.
+  Status TakeInLateTranscripts(CurrentRoot* root, std::string* note);
   Status ResumeV1OntoV2(const std::string& v1_etag, std::vector<NodeRecord>* nodes);
   // Reads the v2 root (adopting a v1 workspace first when asked); *v2 false
   // for a workspace that stays v1.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 
 #include "store/archive/pack_dir.h"
 #include "store/archive/safe_extract.h"
@@ -165,36 +166,16 @@ Status AdoptV1(ObjectStore& store, const std::string& workspace, const RootWrite
     return head;
   }
 
-  TranscriptModes modes;
-  Status modes_read = ReadTranscriptModes(store, workspace, &modes);
-  if (!modes_read.ok() && !modes_read.IsNotFound()) return modes_read;
-  ListOptions list;
-  list.prefix = TranscriptPrefix(workspace);
-  ListResult transcripts;
-  CCFS_RETURN_IF_ERROR(store.List(list, &transcripts));
-  for (const ObjectInfo& o : transcripts.objects) {
-    const std::string rel = o.key.substr(workspace.size() + 1);
-    if (!IsTranscriptPath(rel)) continue;  // the modes object, anything foreign
-    IndexEntry e;
-    e.path = rel;
-    e.mode = TranscriptMode(modes, rel);
-    // v1 kept no transcript mtimes: the object's Last-Modified is the best
-    // there is.
-    e.mtime_ns = o.mtime_unix * 1000000000;
-    e.size = o.size;
-    if (o.size > 0) {
-      ChunkRef c{AdoptedName(o), o.size, /*raw=*/true};
-      CCFS_RETURN_IF_ERROR(CopyOnce(store, o.key, o.etag, ChunkKey(workspace, c.name)));
-      report->bytes_copied += o.size;
-      e.chunks.push_back(c);
-    }
+  std::vector<IndexEntry> transcripts;
+  CCFS_RETURN_IF_ERROR(AdoptTranscripts(store, workspace, nullptr, &transcripts, report));
+  for (IndexEntry& e : transcripts) {
     // A transcript also in the tarball (an old ccfs packed everything) is
     // the object's version, as v1 mounts show it.
     changes.erase(std::remove_if(changes.begin(), changes.end(),
-                                 [&](const SegmentChange& c) { return c.path == rel; }),
+                                 [&](const SegmentChange& c) { return c.path == e.path; }),
                   changes.end());
-    changes.push_back({rel, std::move(e)});
-    ++report->transcripts;
+    std::string path = e.path;
+    changes.push_back({std::move(path), std::move(e)});
   }
 
   SegmentPlan plan;
@@ -216,6 +197,39 @@ Status AdoptV1(ObjectStore& store, const std::string& workspace, const RootWrite
   root.bytes = static_cast<uint64_t>(std::max<int64_t>(0, plan.bytes_delta));
   CCFS_RETURN_IF_ERROR(CommitRoot(store, workspace, root, "", nullptr));
   report->root = std::move(root);
+  return Status::OK();
+}
+
+Status AdoptTranscripts(ObjectStore& store, const std::string& workspace,
+                        const std::function<bool(const ObjectInfo&)>& wanted,
+                        std::vector<IndexEntry>* out, AdoptReport* report) {
+  TranscriptModes modes;
+  Status modes_read = ReadTranscriptModes(store, workspace, &modes);
+  if (!modes_read.ok() && !modes_read.IsNotFound()) return modes_read;
+  ListOptions list;
+  list.prefix = TranscriptPrefix(workspace);
+  ListResult transcripts;
+  CCFS_RETURN_IF_ERROR(store.List(list, &transcripts));
+  for (const ObjectInfo& o : transcripts.objects) {
+    const std::string rel = o.key.substr(workspace.size() + 1);
+    if (!IsTranscriptPath(rel)) continue;  // the modes object, anything foreign
+    if (wanted && !wanted(o)) continue;
+    IndexEntry e;
+    e.path = rel;
+    e.mode = TranscriptMode(modes, rel);
+    // v1 kept no transcript mtimes: the object's Last-Modified is the best
+    // there is.
+    e.mtime_ns = o.mtime_unix * 1000000000;
+    e.size = o.size;
+    if (o.size > 0) {
+      ChunkRef c{AdoptedName(o), o.size, /*raw=*/true};
+      CCFS_RETURN_IF_ERROR(CopyOnce(store, o.key, o.etag, ChunkKey(workspace, c.name)));
+      report->bytes_copied += o.size;
+      e.chunks.push_back(c);
+    }
+    out->push_back(std::move(e));
+    ++report->transcripts;
+  }
   return Status::OK();
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,14 @@ struct AdoptReport {
 Status AdoptTarball(ObjectStore& store, const std::string& workspace, const ObjectInfo& tarball,
                     const std::string& scratch_dir, std::vector<SegmentChange>* changes,
                     AdoptReport* report);
+
+// The v1 transcript objects (one LIST) as entries of the v2 layout, each
+// object copied inside the store as a raw chunk named by its key and ETag
+// (AdoptedObjectName). Only objects `wanted` accepts are copied and listed
+// (null: all). Counts in report->transcripts and bytes_copied.
+Status AdoptTranscripts(ObjectStore& store, const std::string& workspace,
+                        const std::function<bool(const ObjectInfo&)>& wanted,
+                        std::vector<IndexEntry>* out, AdoptReport* report);
 
 // The name adoption gives the copy of v1 object `key` at `etag` (a pack for
 // the tarball, a raw chunk for a transcript).

@@ -237,4 +237,94 @@ Status MergeLateV1Tarball(ObjectStore& store, const std::string& workspace,
   }
 }
 
+namespace {
+
+// Whether `tree` holds `path` beginning with the adopted chunk `chunk`.
+bool BeginsWith(const Tree& tree, const std::string& path, const std::string& chunk) {
+  auto it = tree.find(path);
+  return it != tree.end() && !it->second.chunks.empty() && it->second.chunks.front().name == chunk;
+}
+
+}  // namespace
+
+Status MergeLateV1Transcripts(ObjectStore& store, const std::string& workspace,
+                              const RootWriter& writer, const std::string& scratch_dir,
+                              CurrentRoot* current, LateTranscriptsReport* report) {
+  *report = LateTranscriptsReport{};
+  for (int round = 0;; ++round) {
+    Tree base, ours;
+    CCFS_RETURN_IF_ERROR(LoadAdoptionTree(store, workspace, current->root.adopted_v1_etag, &base));
+    CCFS_RETURN_IF_ERROR(LoadTree(store, workspace, current->root, &ours));
+    // Copy (inside the store) only the versions no tree here adopted.
+    std::map<std::string, std::string> etags;  // path -> ETag of their version
+    auto not_adopted = [&](const ObjectInfo& o) {
+      const std::string rel = o.key.substr(workspace.size() + 1);
+      const std::string chunk = AdoptedObjectName(o.key, o.etag);
+      if (o.size > 0 && (BeginsWith(ours, rel, chunk) || BeginsWith(base, rel, chunk))) {
+        return false;
+      }
+      if (o.size == 0 && (ours.count(rel) || base.count(rel))) return false;
+      etags[rel] = o.etag;
+      return true;
+    };
+    std::vector<IndexEntry> adopted;
+    AdoptReport counts;
+    CCFS_RETURN_IF_ERROR(AdoptTranscripts(store, workspace, not_adopted, &adopted, &counts)
+                             .Annotate("reading the v1 transcripts an older ccfs wrote"));
+    report->bytes_copied += counts.bytes_copied;
+    if (adopted.empty()) return Status::OK();
+
+    CommitInput input;
+    LateTranscriptsReport plan;
+    for (IndexEntry& t : adopted) {
+      const std::string path = t.path;
+      auto o = ours.find(path);
+      auto b = base.find(path);
+      if (std::string blocker = NonDirAncestor(path, ours); !blocker.empty()) {
+        plan.skipped.push_back(path + ": " + blocker + " is not a directory here");
+        continue;
+      }
+      const bool ours_changed =
+          o != ours.end() && (b == base.end() ? true : !SameMeta(o->second, b->second));
+      if (!ours_changed) {
+        plan.taken.push_back(path);
+        input.entries.push_back(std::move(t));
+        continue;
+      }
+      // Both sides wrote this transcript: ours stays, theirs goes beside it.
+      // The chunks are immutable objects, so the copy is an entry, not bytes.
+      const Tree none;
+      t.path = ConflictName(path, etags[path], ours, none);
+      if (!IsCanonicalMemberPath(t.path)) {
+        plan.skipped.push_back(path + ": no room for a conflict copy beside it");
+        continue;
+      }
+      plan.conflicts.emplace_back(path, t.path);
+      input.entries.push_back(std::move(t));
+    }
+    if (input.entries.empty()) {
+      report->skipped = std::move(plan.skipped);
+      return Status::OK();
+    }
+    input.writer = writer;
+    input.scratch_dir = scratch_dir.empty() ? "/tmp" : scratch_dir;
+    CommitReport cr;
+    Status s = CommitOnce(store, workspace, current, input, &cr);
+    if (s.ok()) {
+      *current = CurrentRoot{cr.root, cr.etag};
+      report->generation = cr.root.generation;
+      report->taken = std::move(plan.taken);
+      report->conflicts = std::move(plan.conflicts);
+      report->skipped = std::move(plan.skipped);
+      return Status::OK();
+    }
+    if (!s.IsPreconditionFailed() || round + 1 == kMaxRounds) {
+      return s.Annotate("committing the v1 transcripts an older ccfs wrote");
+    }
+    // Another writer committed first: merge onto its root (what it took in
+    // is then adopted, and not taken twice).
+    CCFS_RETURN_IF_ERROR(ReadRoot(store, workspace, current));
+  }
+}
+
 }  // namespace ccfs

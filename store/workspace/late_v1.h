@@ -18,8 +18,11 @@
 // is kept beside it as `<path>.conflict-v1-<etag>`. A file they changed that
 // ours removed comes back. Their removals are not applied: a path that is
 // gone from the tarball stays (nothing is ever lost to a merge; history has
-// every version). Transcript objects an old writer uploaded are not looked
-// at: finding them needs a LIST of every transcript at every mount.
+// every version).
+//
+// Transcript objects an old writer uploaded are found by a LIST, which a
+// mount pays only when the lease tells it an older ccfs held the workspace
+// (store/workspace/lease.h, reads_layout_v2): MergeLateV1Transcripts.
 #pragma once
 
 #include <cstdint>
@@ -53,5 +56,27 @@ struct LateV1Report {
 Status MergeLateV1Tarball(ObjectStore& store, const std::string& workspace,
                           const RootWriter& writer, const std::string& scratch_dir,
                           CurrentRoot* current, LateV1Report* report);
+
+struct LateTranscriptsReport {
+  uint64_t generation = 0;                                     // 0: nothing committed
+  std::vector<std::string> taken;                              // transcripts set from v1
+  std::vector<std::pair<std::string, std::string>> conflicts;  // path, where theirs went
+  std::vector<std::string> skipped;                            // "path: why"
+  uint64_t bytes_copied = 0;                                   // inside the store
+};
+
+// Takes in v1 transcript objects that no generation adopted: written by an
+// older ccfs after the move to v2 (or after a v2 workspace was created).
+// Every adopted transcript version is a raw chunk named by its key and ETag
+// (AdoptedObjectName), so "adopted already" is exact: an object is theirs
+// to take when neither the current tree nor the tree that adopted the v1
+// tarball begins that path with its chunk. Per path, as for the tarball:
+// taken where ours left the path as the adoption had it (or never had it),
+// kept beside ours as `<path>.conflict-v1-<etag>` where both changed it; a
+// path ours removed comes back. Commits If-Match `*current`, redoing the
+// merge when another writer came first.
+Status MergeLateV1Transcripts(ObjectStore& store, const std::string& workspace,
+                              const RootWriter& writer, const std::string& scratch_dir,
+                              CurrentRoot* current, LateTranscriptsReport* report);
 
 }  // namespace ccfs

@@ -245,35 +245,120 @@ TEST_F(FlushV2Test, UnflushedV1ChangesResumeOntoTheAdoptedWorkspace) {
   EXPECT_EQ(ReadAll(f, "agents/a.md"), "agent a\n");
 }
 
-// An older ccfs held the lease of a v2 workspace (its lease lacks
-// reads_layout_v2): what it appended to transcripts went to v1 objects, and
-// the writable mount says so instead of presenting the tree as whole. Our
-// own lease, released, carries the field, so the next mount says nothing.
-TEST_F(FlushV2Test, AMountAfterAnOlderCcfsHeldTheLeaseWarnsOfItsTranscripts) {
-  auto store = Store();
-  const std::string old_marker =
-      R"({"format":"ccfs-lease-v1","holder_id":"00112233445566778899aabbccddeeff",)"
-      R"("host":"old-box","pid":7,"user":"carol","acquired_at":1700000000,)"
-      R"("renewed_at":1700000000,"ttl_seconds":30,"released":true})";
-  ASSERT_TRUE(store->PutBytes(LeaseKey("ws"), old_marker, {}, nullptr).ok());
-  auto open_with_lease = [&](const std::string& cache) {
+// What an older ccfs (one that knows only v1) does to a workspace already in
+// v2: it holds the lease (its lease lacks reads_layout_v2) and PUTs whole
+// transcript objects at their v1 keys.
+class OlderWriterTest : public FlushV2Test {
+ protected:
+  static constexpr const char* kOriginal = "{\"type\":\"user\",\"n\":0}\n";
+
+  void OlderCcfsHeldTheLease() {
+    const std::string marker =
+        R"({"format":"ccfs-lease-v1","holder_id":"00112233445566778899aabbccddeeff",)"
+        R"("host":"old-box","pid":7,"user":"carol","acquired_at":1700000000,)"
+        R"("renewed_at":1700000000,"ttl_seconds":30,"released":true})";
+    ASSERT_TRUE(Store()->PutBytes(LeaseKey("ws"), marker, {}, nullptr).ok());
+  }
+  void OlderCcfsPuts(const std::string& rel, const std::string& bytes) {
+    ASSERT_TRUE(Store()->PutBytes("ws/" + rel, bytes, {}, nullptr).ok());
+  }
+  std::unique_ptr<Mount> OpenWithLease(const std::string& cache) {
     MountOptions o = fstest::FileMountOptions(dir_, cache);
     o.layout_v2 = true;
     o.lease_ttl_seconds = 30;
     return fstest::PrepareFileMount(o);
-  };
-  std::string prepared;
-  {
-    auto m = open_with_lease("c1");
-    ASSERT_TRUE(m);
-    prepared = m->StatusJson().value("prepared", "");
-    EXPECT_NE(prepared.find("older than this one (carol@old-box"), std::string::npos) << prepared;
-    EXPECT_NE(prepared.find("v1 transcript objects"), std::string::npos) << prepared;
   }
-  auto again = open_with_lease("c2");
+  static std::string Prepared(Mount& m) { return m.StatusJson().value("prepared", ""); }
+  uint64_t Generation() {
+    CurrentRoot root;
+    EXPECT_TRUE(ReadRoot(*Store(), "ws", &root).ok());
+    return root.root.generation;
+  }
+};
+
+TEST_F(OlderWriterTest, TranscriptsItWroteAreTakenInOnceAndOnlyAfterItHeldTheLease) {
+  ASSERT_TRUE(Open("c0"));  // adopts: generation 1
+  ASSERT_EQ(Generation(), 1u);
+  // Its lines, without its lease: nobody looks (no LIST for v2 writers).
+  OlderCcfsPuts(kTranscript, std::string(kOriginal) + "{\"n\":\"old\"}\n");
+  OlderCcfsPuts("projects/-home-dev-x/s2.jsonl", "{\"n\":\"new session\"}\n");
+  {
+    auto m = OpenWithLease("c1");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(ReadAll(*m->filesystem(), kTranscript), kOriginal);
+    EXPECT_EQ(Prepared(*m).find("took in"), std::string::npos) << Prepared(*m);
+  }
+  EXPECT_EQ(Generation(), 1u);
+
+  OlderCcfsHeldTheLease();
+  {
+    auto m = OpenWithLease("c2");
+    ASSERT_TRUE(m);
+    const std::string prepared = Prepared(*m);
+    EXPECT_NE(prepared.find("took in 2 transcripts an older ccfs wrote"), std::string::npos)
+        << prepared;
+    EXPECT_EQ(ReadAll(*m->filesystem(), kTranscript), std::string(kOriginal) + "{\"n\":\"old\"}\n");
+    EXPECT_EQ(ReadAll(*m->filesystem(), "projects/-home-dev-x/s2.jsonl"),
+              "{\"n\":\"new session\"}\n");
+  }
+  EXPECT_EQ(Generation(), 2u);
+  EXPECT_EQ(CheckStoreReadable(), 2u);
+
+  // The same versions again (our released lease says we read v2; an older
+  // ccfs held it once more but wrote nothing): nothing is taken twice.
+  OlderCcfsHeldTheLease();
+  auto again = OpenWithLease("c3");
   ASSERT_TRUE(again);
-  prepared = again->StatusJson().value("prepared", "");
-  EXPECT_EQ(prepared.find("older than this one"), std::string::npos) << prepared;
+  EXPECT_EQ(Prepared(*again).find("took in"), std::string::npos) << Prepared(*again);
+  EXPECT_EQ(Generation(), 2u);
+}
+
+TEST_F(OlderWriterTest, ATranscriptBothSidesWroteKeepsOursAndTheirsBesideIt) {
+  {
+    auto m = Open("c0");
+    ASSERT_TRUE(m);
+    ASSERT_EQ(Append(*m->filesystem(), kTranscript, "{\"n\":\"v2\"}\n"), 0);
+    FlushReport r;
+    ASSERT_TRUE(m->Flush(FlushOptions{}, &r).ok());
+  }
+  OlderCcfsPuts(kTranscript, std::string(kOriginal) + "{\"n\":\"old\"}\n");
+  OlderCcfsHeldTheLease();
+  auto m = OpenWithLease("c1");
+  ASSERT_TRUE(m);
+  Filesystem& fs = *m->filesystem();
+  EXPECT_EQ(ReadAll(fs, kTranscript), std::string(kOriginal) + "{\"n\":\"v2\"}\n");
+  const std::string prepared = Prepared(*m);
+  EXPECT_NE(prepared.find("1 conflict copies"), std::string::npos) << prepared;
+  // Theirs, whole, beside ours.
+  CurrentRoot root;
+  ASSERT_TRUE(ReadRoot(*Store(), "ws", &root).ok());
+  auto cache = std::make_unique<CacheDir>(dir_ / "tree-cache");
+  ASSERT_TRUE(cache->Prepare().ok());
+  std::shared_ptr<const V2Tree> tree;
+  ASSERT_TRUE(LoadV2Tree(*Store(), "ws", *cache, root, &tree).ok());
+  std::string copy;
+  for (const auto& [path, e] : tree->entries) {
+    if (path.rfind(std::string(kTranscript) + ".conflict-v1-", 0) == 0) copy = path;
+  }
+  ASSERT_FALSE(copy.empty()) << prepared;
+  EXPECT_EQ(ReadAll(fs, copy), std::string(kOriginal) + "{\"n\":\"old\"}\n");
+}
+
+TEST_F(OlderWriterTest, ATranscriptRemovedHereStaysRemovedWhenTheOlderCcfsLeftItAlone) {
+  {
+    auto m = Open("c0");
+    ASSERT_TRUE(m);
+    uint64_t dir = Resolve(*m->filesystem(), "projects/-home-dev-x");
+    ASSERT_NE(dir, 0u);
+    ASSERT_EQ(m->filesystem()->Unlink(dir, "s1.jsonl"), 0);
+    FlushReport r;
+    ASSERT_TRUE(m->Flush(FlushOptions{}, &r).ok());
+  }
+  OlderCcfsHeldTheLease();  // it held the workspace, but wrote no transcript
+  auto m = OpenWithLease("c1");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(Resolve(*m->filesystem(), kTranscript), 0u) << "the old object came back";
+  EXPECT_EQ(Prepared(*m).find("took in"), std::string::npos) << Prepared(*m);
 }
 
 }  // namespace
