@@ -8,7 +8,7 @@ SyncRetrySchedule::SyncRetrySchedule(ms initial, ms max, uint64_t seed)
     : initial_(std::max(initial, ms(1))), max_(std::max(max, initial_)), rng_(seed) {}
 
 SyncRetrySchedule::ms SyncRetrySchedule::Failed(const std::string& key, Clock::time_point now,
-                                                ms cap) {
+                                                ms cap, ms at_least) {
   KeyState& k = keys_[key];
   const ms limit = std::max(ms(1), std::min(cap, max_));
   ms d = initial_;
@@ -16,7 +16,7 @@ SyncRetrySchedule::ms SyncRetrySchedule::Failed(const std::string& key, Clock::t
   d = std::min(d, limit);
   ++k.failures;
   std::uniform_int_distribution<long long> jitter(d.count() / 2, d.count());
-  const ms delay(jitter(rng_));
+  const ms delay = std::max(ms(jitter(rng_)), at_least);
   k.due = now + delay;
   return delay;
 }

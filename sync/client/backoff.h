@@ -11,8 +11,9 @@
 // every other key is due within `initial` (after an outage the files come
 // back at once, not each at the end of its own long delay); a key that keeps
 // failing on its own keeps its count, so its next failure still waits long.
-// A 429/503 asks every client to wait, so its Retry-After holds all keys back,
-// bounded so that a server asking for an hour cannot park an unmount.
+// A 429/503's Retry-After holds back the key that got it; when the server
+// keeps saying so, the caller holds all keys back (HoldAll). Either is
+// bounded, so that a server asking for an hour cannot park an unmount.
 //
 // Time is passed in (no clock inside): tests step through hours of backoff
 // without sleeping.
@@ -35,7 +36,9 @@ class SyncRetrySchedule {
 
   // `key` failed at `now`: it waits its next backoff delay, at most `cap`
   // (lower than max while an unmount waits). Returns the delay.
-  ms Failed(const std::string& key, Clock::time_point now, ms cap);
+  // A Retry-After from the server is `at_least` (already bounded by the
+  // caller): the key waits the longer of the two.
+  ms Failed(const std::string& key, Clock::time_point now, ms cap, ms at_least = ms(0));
   ms Failed(const std::string& key, Clock::time_point now) { return Failed(key, now, max_); }
   // The server asked everyone to wait `retry_after` (from a 429/503): no key
   // is due before now + min(retry_after, bound).

@@ -150,6 +150,7 @@ void SyncSidecar::Run() {
                              std::random_device{}());
   bool outbox_pending = true;  // not flushed since Create (or its last flush failed)
   Clock::time_point retry_at = Clock::time_point::min();  // the earliest piece due
+  int rate_limited_in_a_row = 0;                          // 429/503 replies since the last success
   bool unauthorized = false;
   uint64_t drain_seen = 0;
   SyncState state = SyncState::kOk;
@@ -196,8 +197,9 @@ void SyncSidecar::Run() {
     }
 
     // One pass over the pieces that are due. A failure backs off only its own
-    // piece and the pass goes on to the others; only a server that asks
-    // everyone to wait (429/503), refuses the token, or a stop ends it early.
+    // piece and the pass goes on to the others; only a server that keeps
+    // asking to wait (429/503 twice in a row), refuses the token, or a stop
+    // ends it early.
     // Exactly-once holds whatever fails where: the uploader records a file's
     // progress only after an ack, and after any failure asks the server
     // (init) where the file stands before it sends again.
@@ -207,16 +209,23 @@ void SyncSidecar::Run() {
     const milliseconds cap = drain_pending ? kDrainRetryMax : options_.backoff_max;
     auto failed = [&](const std::string& key, ApiReply reply) {
       const Clock::time_point now = Clock::now();
-      milliseconds delay = schedule.Failed(key, now, cap);
+      const milliseconds bound = drain_pending ? kDrainHoldMax : options_.max_retry_after;
+      milliseconds wait(0);  // the server's Retry-After, bounded
+      if (reply.kind == ApiReply::Kind::kRateLimited && reply.retry_after_s >= 0) {
+        wait = std::min(milliseconds(reply.retry_after_s * 1000LL), bound);
+      }
+      // "Wait Retry-After, then back off": this piece waits at least that.
+      milliseconds delay = schedule.Failed(key, now, cap, wait);
       switch (reply.kind) {
-        case ApiReply::Kind::kRateLimited: {
-          // "Wait Retry-After, then back off"; without one, this key's delay.
-          milliseconds wait =
-              reply.retry_after_s >= 0 ? milliseconds(reply.retry_after_s * 1000LL) : delay;
-          schedule.HoldAll(now, wait, drain_pending ? kDrainHoldMax : options_.max_retry_after);
-          end_pass = true;
+        case ApiReply::Kind::kRateLimited:
+          // One 429/503 among answers may be a single request's bad luck; a
+          // second without a success between means the server wants everyone
+          // to wait: hold every piece back and end the pass.
+          if (++rate_limited_in_a_row >= 2) {
+            schedule.HoldAll(now, std::max(wait, delay), bound);
+            end_pass = true;
+          }
           break;
-        }
         case ApiReply::Kind::kUnauthorized:
         case ApiReply::Kind::kAborted:
           end_pass = true;
@@ -238,6 +247,7 @@ void SyncSidecar::Run() {
       auto answered = [&] {
         if (client_->requests() > requests_before) {
           schedule.Succeeded(*it, Clock::now());
+          rate_limited_in_a_row = 0;
         } else {
           schedule.Forget(*it);
         }
@@ -273,6 +283,7 @@ void SyncSidecar::Run() {
         failed(kOutboxKey, std::move(o.reply));
       } else if (client_->requests() > requests_before) {
         schedule.Succeeded(kOutboxKey, Clock::now());
+        rate_limited_in_a_row = 0;
       } else {
         schedule.Forget(kOutboxKey);
       }
@@ -293,6 +304,7 @@ void SyncSidecar::Run() {
           continue;
         }
         schedule.Succeeded(EndKey(session), Clock::now());
+        rate_limited_in_a_row = 0;
         ended_sessions.insert(session);
       }
     }

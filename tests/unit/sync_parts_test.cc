@@ -254,6 +254,9 @@ TEST_F(SyncRetryScheduleTest, RetryAfterHoldsEveryKeyButIsBounded) {
   // A shorter Retry-After never shortens a hold already given.
   s.HoldAll(t0_, ms(10), ms(60000));
   EXPECT_EQ(s.NextDue("x"), t0_ + ms(60000));
+  // A Retry-After for one key only: that key waits at least that long.
+  EXPECT_EQ(s.Failed("b", t0_ + ms(60000), ms(1000), ms(5000)), ms(5000));
+  EXPECT_EQ(s.NextDue("b"), t0_ + ms(65000));
   // A key's own backoff counts when it ends later than the hold.
   s.Failed("a", t0_ + ms(60000));
   EXPECT_GT(s.NextDue("a"), t0_ + ms(60000));
