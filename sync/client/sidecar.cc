@@ -222,7 +222,8 @@ void SyncSidecar::Run() {
           // second without a success between means the server wants everyone
           // to wait: hold every piece back and end the pass.
           if (++rate_limited_in_a_row >= 2) {
-            schedule.HoldAll(now, std::max(wait, delay), bound);
+            // The server's Retry-After, not this piece's own (maybe long) backoff.
+            schedule.HoldAll(now, wait > milliseconds(0) ? wait : options_.backoff_initial, bound);
             end_pass = true;
           }
           break;
