@@ -69,7 +69,8 @@ void MountSync::AnnounceLocalDirtyTranscripts() {
 
 void MountSync::BeginDrain() {
   if (drain_.valid()) return;
-  auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
+  drain_started_ = std::chrono::steady_clock::now();
+  auto deadline = drain_started_ + options_.drain_timeout;
   SyncSidecar* sidecar = sidecar_.get();
   drain_ = std::async(std::launch::async, [sidecar, deadline] { return sidecar->Drain(deadline); });
 }
@@ -78,11 +79,14 @@ Status MountSync::FinishDrain() {
   BeginDrain();
   Status s = drain_.get();
   SyncStatus st = sidecar_->Snapshot();
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - drain_started_).count();
   if (s.ok()) {
-    spdlog::info("transcript sync drained: {} files in step with the server, {} requests",
-                 st.files.size(), st.requests);
+    spdlog::info(
+        "transcript sync drained: {} files in step with the server, {} requests (drain {:.2f} s)",
+        st.files.size(), st.requests, took);
   } else {
-    spdlog::warn("transcript sync at unmount: {}", s.ToString());
+    spdlog::warn("transcript sync at unmount: {} (after {:.2f} s)", s.ToString(), took);
   }
   return s;
 }

@@ -64,6 +64,7 @@ class MountSync {
   uint64_t subscription_ = 0;  // 0 = not subscribed
 
   std::future<Status> drain_;
+  std::chrono::steady_clock::time_point drain_started_;  // for the log: how long it took
   // Last: its thread asks watch_ for local paths.
   std::unique_ptr<SyncSidecar> sidecar_;
 };

@@ -120,7 +120,15 @@ void SyncSidecar::Publish(SyncState state, const std::string& error) {
 }
 
 namespace {
-constexpr milliseconds kDrainRetryMax{2000};
+
+// While an unmount waits on a drain: no piece of work backs off longer than
+// this, and a server's Retry-After holds everything back at most this long.
+constexpr milliseconds kDrainRetryMax{1000};
+constexpr milliseconds kDrainHoldMax{2000};
+
+const std::string kOutboxKey = "outbox";
+std::string EndKey(const std::string& session) { return "end:" + session; }
+
 }  // namespace
 
 void SyncSidecar::Run() {
@@ -136,9 +144,13 @@ void SyncSidecar::Run() {
   }
   std::set<std::string> grown_sessions;  // sessions that grew since Create
   std::set<std::string> ended_sessions;  // ... and got their session_end
-  SyncBackoff backoff(options_.backoff_initial, options_.backoff_max);
-  Clock::time_point retry_at = Clock::time_point::min();
-  bool rate_limited = false;
+  // Files, session ends and the outbox each back off on their own (see
+  // backoff.h): a failing request holds back only its own piece of work.
+  SyncRetrySchedule schedule(options_.backoff_initial, options_.backoff_max,
+                             std::random_device{}());
+  bool outbox_pending = true;  // not flushed since Create (or its last flush failed)
+  Clock::time_point retry_at = Clock::time_point::min();  // the earliest piece due
+  int rate_limited_in_a_row = 0;                          // 429/503 replies since the last success
   bool unauthorized = false;
   uint64_t drain_seen = 0;
   SyncState state = SyncState::kOk;
@@ -152,9 +164,10 @@ void SyncSidecar::Run() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       while (!stop_ && notified_.empty() && drain_requests_ == drain_seen) {
-        bool work = !unauthorized && (!dirty.empty() || drain_requests_ > drains_done_);
+        bool work =
+            !unauthorized && (!dirty.empty() || outbox_pending || drain_requests_ > drains_done_);
         if (work && Clock::now() >= retry_at) break;
-        if (work) {
+        if (work && retry_at != Clock::time_point::max()) {
           wake_.wait_until(lock, retry_at);
         } else {
           wake_.wait(lock);
@@ -165,9 +178,9 @@ void SyncSidecar::Run() {
       unpublished_ += fresh.size();
       if (drain_requests_ > drain_seen) {
         drain_seen = drain_requests_;
-        // Unmount is waiting: try at once rather than sit out a long backoff
-        // (but honour a server's explicit Retry-After).
-        if (!rate_limited) retry_at = Clock::time_point::min();
+        // Unmount is waiting: try every piece at once rather than sit out its
+        // backoff; a server's Retry-After is honoured, up to kDrainHoldMax.
+        schedule.Hurry(Clock::now(), kDrainHoldMax);
       }
       drain_target = drain_requests_;
       drain_pending = drain_requests_ > drains_done_;
@@ -178,75 +191,126 @@ void SyncSidecar::Run() {
       grown_sessions.insert(uploader_->SessionOf(rel));
       (void)uploader_->Refresh(rel);
     }
-    if (unauthorized || Clock::now() < retry_at) {
+    if (unauthorized) {
       Publish(state, last_error);
       continue;
     }
 
-    // One pass over the dirty files. A file whose request fails is left for
-    // the next pass while the others go on (a server failing a share of its
-    // requests at random still gets most of them); only a server that asks
-    // everyone to wait (429/503) or refuses the token ends the pass early.
-    std::optional<ApiReply> failure;
-    bool progressed = false;  // some request of this pass succeeded
+    // One pass over the pieces that are due. A failure backs off only its own
+    // piece and the pass goes on to the others; only a server that keeps
+    // asking to wait (429/503 twice in a row), refuses the token, or a stop
+    // ends it early.
+    // Exactly-once holds whatever fails where: the uploader records a file's
+    // progress only after an ack, and after any failure asks the server
+    // (init) where the file stands before it sends again.
+    std::optional<ApiReply> failure;  // the last one of this pass
+    bool end_pass = false;
     std::string local_error;
-    for (auto it = dirty.begin(); it != dirty.end() && !stop_;) {
+    const milliseconds cap = drain_pending ? kDrainRetryMax : options_.backoff_max;
+    auto failed = [&](const std::string& key, ApiReply reply) {
+      const Clock::time_point now = Clock::now();
+      const milliseconds bound = drain_pending ? kDrainHoldMax : options_.max_retry_after;
+      milliseconds wait(0);  // the server's Retry-After, bounded
+      if (reply.kind == ApiReply::Kind::kRateLimited && reply.retry_after_s >= 0) {
+        wait = std::min(milliseconds(reply.retry_after_s * 1000LL), bound);
+      }
+      // "Wait Retry-After, then back off": this piece waits at least that.
+      milliseconds delay = schedule.Failed(key, now, cap, wait);
+      switch (reply.kind) {
+        case ApiReply::Kind::kRateLimited:
+          // One 429/503 among answers may be a single request's bad luck; a
+          // second without a success between means the server wants everyone
+          // to wait: hold every piece back and end the pass.
+          if (++rate_limited_in_a_row >= 2) {
+            // The server's Retry-After, not this piece's own (maybe long) backoff.
+            schedule.HoldAll(now, wait > milliseconds(0) ? wait : options_.backoff_initial, bound);
+            end_pass = true;
+          }
+          break;
+        case ApiReply::Kind::kUnauthorized:
+        case ApiReply::Kind::kAborted:
+          end_pass = true;
+          break;
+        default:
+          break;
+      }
+      spdlog::debug("sync: {}: {}; retry in {} ms", key, reply.error, delay.count());
+      failure = std::move(reply);
+    };
+    for (auto it = dirty.begin(); it != dirty.end() && !stop_ && !end_pass;) {
+      if (!schedule.Due(*it, Clock::now())) {
+        ++it;
+        continue;
+      }
       const int64_t requests_before = client_->requests();
       StepOutcome o = uploader_->SyncFile(*it);
-      if (o.kind != StepOutcome::Kind::kRemote && client_->requests() > requests_before) {
-        progressed = true;
-      }
-      bool end_pass = false;
+      // Done or More after a request: the server answered (a 409 too).
+      auto answered = [&] {
+        if (client_->requests() > requests_before) {
+          schedule.Succeeded(*it, Clock::now());
+          rate_limited_in_a_row = 0;
+        } else {
+          schedule.Forget(*it);
+        }
+      };
       switch (o.kind) {
         case StepOutcome::Kind::kDone:
+          answered();
           it = dirty.erase(it);
           break;
         case StepOutcome::Kind::kMore:
+          answered();
           ++it;
           break;
         case StepOutcome::Kind::kLocal:
           // Unreadable local file: nothing the server can fix; retried when it grows again.
           local_error = *it + ": " + o.local.ToString();
           spdlog::warn("sync: {}", local_error);
+          schedule.Forget(*it);
           it = dirty.erase(it);
           break;
         case StepOutcome::Kind::kRemote:
-          end_pass = o.reply.kind == ApiReply::Kind::kRateLimited ||
-                     o.reply.kind == ApiReply::Kind::kUnauthorized ||
-                     o.reply.kind == ApiReply::Kind::kAborted;
-          if (!failure || end_pass) failure = std::move(o.reply);
+          failed(*it, std::move(o.reply));
           ++it;
           break;
       }
-      if (end_pass) break;
     }
-    if (!stop_ && (!failure || failure->kind == ApiReply::Kind::kRetryable)) {
+    if (!stop_ && !end_pass && schedule.Due(kOutboxKey, Clock::now())) {
       const int64_t requests_before = client_->requests();
       StepOutcome o = uploader_->FlushOutbox();
-      if (o.kind == StepOutcome::Kind::kRemote && !failure) failure = std::move(o.reply);
+      outbox_pending = o.kind == StepOutcome::Kind::kRemote;
       if (o.kind == StepOutcome::Kind::kLocal) local_error = o.local.ToString();
-      if (o.kind != StepOutcome::Kind::kRemote && client_->requests() > requests_before) {
-        progressed = true;
+      if (o.kind == StepOutcome::Kind::kRemote) {
+        failed(kOutboxKey, std::move(o.reply));
+      } else if (client_->requests() > requests_before) {
+        schedule.Succeeded(kOutboxKey, Clock::now());
+        rate_limited_in_a_row = 0;
+      } else {
+        schedule.Forget(kOutboxKey);
       }
     }
-    bool drained = false;
-    if (!failure && !stop_ && drain_pending && dirty.empty()) {
-      // Each session's end goes out on its own: one that fails waits for the
-      // next pass, the others do not.
+    // Sessions end once all their lines are in: each end goes on its own.
+    bool ends_pending = false;
+    if (drain_pending && dirty.empty()) {
       for (const std::string& session : grown_sessions) {
         if (ended_sessions.count(session) != 0) continue;
-        StepOutcome o = uploader_->EndSession(session);
-        if (o.kind == StepOutcome::Kind::kRemote) {
-          const bool end_pass = o.reply.kind != ApiReply::Kind::kRetryable;
-          if (!failure || end_pass) failure = std::move(o.reply);
-          if (end_pass) break;
+        if (stop_ || end_pass || !schedule.Due(EndKey(session), Clock::now())) {
+          ends_pending = true;
           continue;
         }
-        progressed = true;
+        StepOutcome o = uploader_->EndSession(session);
+        if (o.kind == StepOutcome::Kind::kRemote) {
+          failed(EndKey(session), std::move(o.reply));
+          ends_pending = true;
+          continue;
+        }
+        schedule.Succeeded(EndKey(session), Clock::now());
+        rate_limited_in_a_row = 0;
         ended_sessions.insert(session);
       }
-      drained = !failure;
     }
+    const bool drained =
+        !stop_ && drain_pending && dirty.empty() && !ends_pending && !outbox_pending;
 
     if (failure && failure->kind == ApiReply::Kind::kAborted) {
       continue;  // stopping
@@ -264,34 +328,30 @@ void SyncSidecar::Run() {
         unauthorized_ = true;
       }
       drained_.notify_all();
-    } else if (failure) {
-      // Backoff grows only while nothing gets through: a pass in which some
-      // request succeeded starts it again from its initial delay.
-      if (progressed) backoff.Reset();
-      milliseconds delay = backoff.Next();
-      rate_limited = failure->kind == ApiReply::Kind::kRateLimited;
-      // An unmount is waiting on the drain: keep trying every couple of
-      // seconds at most rather than sit out a long backoff (a server's own
-      // Retry-After still counts).
-      if (drain_pending) delay = std::min(delay, kDrainRetryMax);
-      if (rate_limited && failure->retry_after_s >= 0) {
-        delay = std::max(delay, std::min(milliseconds(failure->retry_after_s * 1000LL),
-                                         options_.max_retry_after));
-      }
-      retry_at = Clock::now() + delay;
-      if (state != SyncState::kBackingOff) {
-        spdlog::warn("sync: {}; retrying (backing off)", failure->error);
-      } else {
-        spdlog::debug("sync: {}; retry in {} ms", failure->error, delay.count());
+    } else if (schedule.BackingOff()) {
+      if (failure) {
+        if (state != SyncState::kBackingOff) {
+          spdlog::warn("sync: {}; retrying (backing off)", failure->error);
+        }
+        last_error = failure->error;
       }
       state = SyncState::kBackingOff;
-      last_error = failure->error;
     } else {
       if (state == SyncState::kBackingOff) spdlog::info("sync: server reachable again");
-      backoff.Reset();
-      rate_limited = false;
       state = SyncState::kOk;
       last_error = local_error;
+    }
+
+    // Sleep until the earliest piece is due (each file, the outbox, the ends).
+    retry_at = Clock::time_point::max();
+    for (const std::string& rel : dirty) retry_at = std::min(retry_at, schedule.NextDue(rel));
+    if (outbox_pending) retry_at = std::min(retry_at, schedule.NextDue(kOutboxKey));
+    if (drain_pending) {
+      for (const std::string& session : grown_sessions) {
+        if (ended_sessions.count(session) == 0) {
+          retry_at = std::min(retry_at, schedule.NextDue(EndKey(session)));
+        }
+      }
     }
     if (drained) {
       std::lock_guard<std::mutex> lock(mu_);

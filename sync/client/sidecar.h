@@ -15,8 +15,12 @@
 // a crash interrupts) goes out after the next Create with the same DB,
 // without loss or duplicates. Files the DB knows are re-checked at start.
 // Retries: 409 resend from the server's line, 413 split, 429/503 Retry-After
-// then backoff, other failures capped exponential backoff with jitter,
-// 401/403 stop (state kStoppedUnauthorized, logged once, no loop).
+// then backoff (for that file; for every file when two come in a row;
+// bounded), other failures capped exponential
+// backoff with jitter per file (a success of that file resets it; the other
+// files go on meanwhile: see backoff.h), 401/403 stop (state
+// kStoppedUnauthorized, logged once, no loop). While a drain waits, no file
+// backs off more than 1 s and a Retry-After holds everything at most 2 s.
 #pragma once
 
 #include <atomic>

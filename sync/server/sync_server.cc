@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "sync/common/github_url.h"
@@ -97,12 +98,17 @@ struct SyncServer::Impl {
         ReplyError(res, 401, "missing or wrong bearer token");
         return;
       }
-      if (options.enable_test_endpoints && InjectFault(req, res)) return;
+      std::optional<SyncFault> fault;
+      if (options.enable_test_endpoints) fault = faults.Take(req.method, req.path);
+      if (fault && !fault->after_apply) return InjectFault(*fault, req, res);
       try {
         fn(req, res);
       } catch (const std::exception& e) {
         ReplyError(res, 500, std::string("internal error: ") + e.what());
       }
+      // The request took effect, but the client hears a failure: what a
+      // crash or a proxy between reply and client does to a real server.
+      if (fault) InjectFault(*fault, req, res);
     };
   }
 
@@ -116,28 +122,46 @@ struct SyncServer::Impl {
     };
   }
 
-  bool InjectFault(const httplib::Request& req, httplib::Response& res) {
-    std::optional<SyncFaultRule> fault = faults.Take(req.method, req.path);
-    if (!fault) return false;
-    if (fault->delay_ms > 0)
-      std::this_thread::sleep_for(std::chrono::milliseconds(fault->delay_ms));
-    if (fault->retry_after_s >= 0) {
-      res.set_header("Retry-After", std::to_string(fault->retry_after_s));
+  void InjectFault(const SyncFault& fault, const httplib::Request& req, httplib::Response& res) {
+    if (fault.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(fault.delay_ms));
+    if (fault.drop) return DropMidReply(res);
+    res.headers.erase("Retry-After");
+    if (fault.retry_after_s >= 0) {
+      res.set_header("Retry-After", std::to_string(fault.retry_after_s));
     }
-    if (fault->status == 409 && req.path == "/api/v1/sync/chunk") {
+    if (fault.status == 409 && req.path == "/api/v1/sync/chunk") {
       json body = json::parse(req.body, nullptr, false);
       std::string session_id, file_name;
       int64_t last = 0;
       if (body.is_object() && GetString(body, "session_id", &session_id) &&
           GetString(body, "file_name", &file_name)) {
         auto real = db->LastLine(session_id, file_name);
-        if (real.ok()) last = std::max<int64_t>(0, *real - fault->rewind);
+        if (real.ok()) last = std::max<int64_t>(0, *real - fault.rewind);
       }
       Reply(res, 409, json{{"last_synced_line", last}});
-      return true;
+      return;
     }
-    ReplyError(res, fault->status, "injected fault");
-    return true;
+    ReplyError(res, fault.status, "injected fault");
+  }
+
+  // Sends the status line, the headers and half of the body (the real reply
+  // when the handler ran, else a stand-in 200), then closes the connection:
+  // the provider's false makes httplib drop it with Content-Length unmet.
+  static void DropMidReply(httplib::Response& res) {
+    std::string body =
+        res.body.empty() ? std::string(R"({"last_synced_line": 0, "x": 1})") : std::move(res.body);
+    if (res.status < 200 || res.status == -1) res.status = 200;
+    res.body.clear();
+    // httplib sends no Content-Length for a provider; without one a client
+    // would take the close for the end of a complete reply.
+    res.set_header("Content-Length", std::to_string(body.size()));
+    const size_t half = body.size() / 2;
+    res.set_content_provider(
+        body.size(), "application/json",
+        [body = std::move(body), half](size_t offset, size_t, httplib::DataSink& sink) {
+          if (offset < half) sink.write(body.data() + offset, half - offset);
+          return offset >= half ? false : true;
+        });
   }
 
   void HandleInit(const httplib::Request& req, httplib::Response& res) {
@@ -256,9 +280,14 @@ struct SyncServer::Impl {
   void HandleAddFault(const httplib::Request& req, httplib::Response& res) {
     json body;
     if (!ParseBody(req, res, &body)) return;
-    Status s = faults.AddFromJson(body);
-    if (!s.ok()) return ReplyStatus(res, s);
-    Reply(res, 200, json{{"status", "ok"}});
+    auto rule = faults.AddFromJson(body);
+    if (!rule.ok()) return ReplyStatus(res, rule.status());
+    if (rule->rate > 0) {
+      // The seed goes to the log too, so a failing run can be replayed.
+      spdlog::info("sync-server: steady faults on {}: rate {}, seed {}, after_apply {}",
+                   rule->path_prefix, rule->rate, rule->seed, rule->after_apply);
+    }
+    Reply(res, 200, json{{"status", "ok"}, {"seed", rule->seed}});
   }
 
   void HandleStats(const httplib::Request&, httplib::Response& res) {

@@ -4,6 +4,8 @@
 // continuity (overlap skipped, 409 on a gap), read-back endpoints, and — when
 // enabled — test endpoints to inject faults and count requests:
 //   POST   /api/v1/_test/faults  {"status", "count", "retry_after", "path", "rewind", "delay_ms"}
+//          or a steady rate {"rate", "seed", "kinds", "after_apply"} (server_faults.h);
+//          replies {"status": "ok", "seed": N}
 //   DELETE /api/v1/_test/faults
 //   GET    /api/v1/_test/stats   {"requests": N, "unauthorized": N, "by_path": {...}}
 #pragma once

@@ -2,7 +2,9 @@
 // complete lines, GitHub URLs, line facts, chunk bodies, backoff, progress DB.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "sync/client/backoff.h"
 #include "sync/client/chunk_builder.h"
@@ -146,20 +148,131 @@ TEST(ChunkBody, ValidJsonWithinBudget) {
   EXPECT_EQ(body["lines"][3], "bad utf8 \xef\xbf\xbd end");
 }
 
-TEST(SyncBackoffTest, GrowsWithJitterUpToCapAndResets) {
-  using std::chrono::milliseconds;
-  SyncBackoff b(milliseconds(100), milliseconds(1000));
-  milliseconds d = b.Next();
+// The retry schedule runs on a fake clock: time is an argument, so hours of
+// backoff take no time here. The jitter's seed is printed to replay a failure.
+class SyncRetryScheduleTest : public ::testing::Test {
+ protected:
+  using ms = std::chrono::milliseconds;
+  using Clock = SyncRetrySchedule::Clock;
+  void SetUp() override {
+    seed_ = std::random_device{}();
+    std::printf("SyncRetrySchedule seed %llu\n", static_cast<unsigned long long>(seed_));
+  }
+  uint64_t seed_ = 0;
+  Clock::time_point t0_ = Clock::time_point() + std::chrono::hours(1);
+};
+
+TEST_F(SyncRetryScheduleTest, GrowsWithJitterUpToCapAndResetsOnSuccess) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  SyncRetrySchedule s(ms(100), ms(1000), seed_);
+  EXPECT_TRUE(s.Due("a", t0_));
+  ms d = s.Failed("a", t0_);
   EXPECT_GE(d.count(), 50);
   EXPECT_LE(d.count(), 100);
-  d = b.Next();
+  EXPECT_FALSE(s.Due("a", t0_));
+  EXPECT_FALSE(s.Due("a", t0_ + d - ms(1)));
+  EXPECT_TRUE(s.Due("a", t0_ + d));
+  d = s.Failed("a", t0_);
   EXPECT_GE(d.count(), 100);
   EXPECT_LE(d.count(), 200);
-  for (int i = 0; i < 20; ++i) d = b.Next();
+  for (int i = 0; i < 20; ++i) d = s.Failed("a", t0_);
   EXPECT_GE(d.count(), 500);
   EXPECT_LE(d.count(), 1000);
-  b.Reset();
-  EXPECT_LE(b.Next().count(), 100);
+  EXPECT_EQ(s.failures("a"), 22);
+  EXPECT_TRUE(s.BackingOff());
+  s.Succeeded("a", t0_);
+  EXPECT_FALSE(s.BackingOff());
+  EXPECT_TRUE(s.Due("a", t0_));
+  EXPECT_LE(s.Failed("a", t0_).count(), 100);  // back to the initial delay
+}
+
+// The bug of issue 14: one failing file must not hold back the others. A
+// success resets the key that got through and brings the others' next try
+// near, but a key that keeps failing keeps its count.
+TEST_F(SyncRetryScheduleTest, EachKeyBacksOffOnItsOwn) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  SyncRetrySchedule s(ms(500), ms(60000), seed_);
+  for (int i = 0; i < 10; ++i) s.Failed("bad", t0_);  // at its 60 s cap now
+  EXPECT_GE(s.NextDue("bad") - t0_, ms(30000));
+  EXPECT_TRUE(s.Due("good", t0_));  // never failed: due at once
+  s.Failed("good", t0_);
+  EXPECT_LE(s.NextDue("good") - t0_, ms(500));  // its own first failure, not bad's tenth
+  EXPECT_GE(s.NextDue("bad") - t0_, ms(30000));
+  s.Forget("good");  // no longer pending, the server said nothing: bad still waits
+  EXPECT_GE(s.NextDue("bad") - t0_, ms(30000));
+  s.Failed("good", t0_);
+  s.Succeeded("good", t0_ + ms(1000));  // the server answers again
+  EXPECT_TRUE(s.Due("good", t0_ + ms(1000)));
+  EXPECT_LE(s.NextDue("bad"), t0_ + ms(1500));  // tried again soon...
+  EXPECT_EQ(s.failures("bad"), 10);
+  EXPECT_GE(s.Failed("bad", t0_ + ms(1500)), ms(30000));  // ...but its count stands
+}
+
+// 15% of requests failing at random, each key retried when due: the delays
+// stay near the initial one (what made the old per-pass reset reach 60 s).
+TEST_F(SyncRetryScheduleTest, SteadyFaultRateKeepsDelaysShort) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  std::mt19937_64 rng(seed_);
+  std::bernoulli_distribution fails(0.15);
+  SyncRetrySchedule s(ms(500), ms(60000), seed_);
+  Clock::time_point now = t0_;
+  ms total(0);
+  int sent = 0, failed = 0, long_waits = 0;
+  for (int step = 0; step < 5000; ++step) {
+    for (int k = 0; k < 20; ++k) {
+      const std::string key = "file-" + std::to_string(k);
+      if (!s.Due(key, now)) continue;
+      ++sent;
+      if (fails(rng)) {
+        ++failed;
+        ms d = s.Failed(key, now);
+        total += d;
+        if (d > ms(8000)) ++long_waits;
+      } else {
+        s.Succeeded(key, now);
+      }
+    }
+    now += ms(10);
+  }
+  ASSERT_GT(failed, 100);
+  // Mostly first failures (250-500 ms); the old per-pass reset sat at 30-60 s.
+  EXPECT_LT(total.count() / failed, 1000);
+  // Over 8 s takes five failures in a row of one key (0.15^4 after a first).
+  EXPECT_LT(long_waits, failed / 100);
+  EXPECT_GT(sent, 5000 * 20 / 20);  // keys stay in play (about 15% of the slots)
+}
+
+TEST_F(SyncRetryScheduleTest, RetryAfterHoldsEveryKeyButIsBounded) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  SyncRetrySchedule s(ms(100), ms(1000), seed_);
+  s.HoldAll(t0_, ms(5000), ms(300000));
+  EXPECT_FALSE(s.Due("never-failed", t0_ + ms(4999)));
+  EXPECT_TRUE(s.Due("never-failed", t0_ + ms(5000)));
+  // A server asking for an hour gets the bound.
+  s.HoldAll(t0_, std::chrono::hours(1), ms(60000));
+  EXPECT_EQ(s.NextDue("x"), t0_ + ms(60000));
+  // A shorter Retry-After never shortens a hold already given.
+  s.HoldAll(t0_, ms(10), ms(60000));
+  EXPECT_EQ(s.NextDue("x"), t0_ + ms(60000));
+  // A Retry-After for one key only: that key waits at least that long.
+  EXPECT_EQ(s.Failed("b", t0_ + ms(60000), ms(1000), ms(5000)), ms(5000));
+  EXPECT_EQ(s.NextDue("b"), t0_ + ms(65000));
+  // A key's own backoff counts when it ends later than the hold.
+  s.Failed("a", t0_ + ms(60000));
+  EXPECT_GT(s.NextDue("a"), t0_ + ms(60000));
+}
+
+TEST_F(SyncRetryScheduleTest, HurryForADrainAndItsCap) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  SyncRetrySchedule s(ms(500), ms(60000), seed_);
+  for (int i = 0; i < 10; ++i) s.Failed("a", t0_);
+  s.HoldAll(t0_, ms(30000), ms(300000));
+  const Clock::time_point drain = t0_ + ms(100);
+  s.Hurry(drain, ms(2000));
+  EXPECT_EQ(s.NextDue("a"), drain + ms(2000));  // the hold, bounded; a's backoff forgotten
+  EXPECT_EQ(s.failures("a"), 10);
+  // During the drain a failure waits at most the drain's cap.
+  EXPECT_LE(s.Failed("a", drain, ms(1000)), ms(1000));
 }
 
 TEST(ProgressDbTest, AcksAndOutboxSurviveReopen) {

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <map>
+#include <random>
 
 #include "sync_test_util.h"
 
@@ -219,6 +221,68 @@ TEST_F(SyncServerTest, InjectedFaults) {
   EXPECT_EQ(Chunk(sid, "s1.jsonl", 5, {"e"}).status, 200);
   EXPECT_EQ(api_->Lines("s1", "s1.jsonl"), (std::vector<std::string>{"a", "b", "c", "d", "e"}));
   EXPECT_EQ(api_->Post("/api/v1/_test/faults", {{"status", 42}}).status, 400);
+}
+
+// Steady faults for the sidecar's tests: each kind, before and after the
+// server applied the request, and the same seed draws the same faults.
+TEST_F(SyncServerTest, SteadyFaultsOfEachKindBeforeAndAfterApplying) {
+  std::string sid = Init("s2");
+  auto add = [&](const json& spec) {
+    auto r = api_->Post("/api/v1/_test/faults", spec);
+    EXPECT_EQ(r.status, 200) << r.body.dump();
+    EXPECT_TRUE(r.body.contains("seed"));
+    return r.body.value("seed", uint64_t{0});
+  };
+  // Dropped mid-reply after applying: the client sees no reply, the lines are in.
+  add({{"rate", 1.0}, {"kinds", {"drop"}}, {"after_apply", 1.0}, {"path", "/api/v1/sync/chunk"}});
+  EXPECT_EQ(Chunk(sid, "s2.jsonl", 1, {"a", "b"}).status, 0);
+  ASSERT_EQ(api_->Send("DELETE", "/api/v1/_test/faults").status, 200);
+  EXPECT_EQ(api_->Lines("s2", "s2.jsonl"), (std::vector<std::string>{"a", "b"}));
+  // Dropped before applying: nothing taken.
+  add({{"rate", 1.0}, {"kinds", {"drop"}}, {"path", "/api/v1/sync/chunk"}});
+  EXPECT_EQ(Chunk(sid, "s2.jsonl", 3, {"c"}).status, 0);
+  // 429 after applying: Retry-After (1 s unless given) and the line is in.
+  ASSERT_EQ(api_->Send("DELETE", "/api/v1/_test/faults").status, 200);
+  add({{"rate", 1.0}, {"kinds", {"429"}}, {"after_apply", 1.0}, {"path", "/api/v1/sync/chunk"}});
+  auto r = Chunk(sid, "s2.jsonl", 3, {"c"});
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.retry_after, "1");
+  ASSERT_EQ(api_->Send("DELETE", "/api/v1/_test/faults").status, 200);
+  add({{"rate", 1.0}, {"kinds", {"503"}}, {"retry_after", 3}, {"path", "/api/v1/sync/chunk"}});
+  r = Chunk(sid, "s2.jsonl", 4, {"d"});
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.retry_after, "3");
+  ASSERT_EQ(api_->Send("DELETE", "/api/v1/_test/faults").status, 200);
+  EXPECT_EQ(api_->Lines("s2", "s2.jsonl"), (std::vector<std::string>{"a", "b", "c"}));
+
+  // A mixed rate: replayable from its seed, and roughly the share asked for.
+  const uint64_t seed = std::random_device{}();
+  std::printf("steady fault seed %llu\n", static_cast<unsigned long long>(seed));
+  auto statuses = [&] {
+    EXPECT_EQ(add({{"rate", 0.5},
+                   {"seed", seed},
+                   {"kinds", {"500", "503", "429", "drop"}},
+                   {"after_apply", 0.5},
+                   {"path", "/api/v1/sync/event"}}),
+              seed);
+    std::vector<int> out;
+    for (int i = 0; i < 200; ++i) {
+      out.push_back(api_->Post("/api/v1/sync/event", {{"session_id", sid},
+                                                      {"event_type", "ping"},
+                                                      {"timestamp", "2025-01-01T00:00:00Z"}})
+                        .status);
+    }
+    EXPECT_EQ(api_->Send("DELETE", "/api/v1/_test/faults").status, 200);
+    return out;
+  };
+  std::vector<int> first = statuses();
+  EXPECT_EQ(statuses(), first) << "seed " << seed;
+  std::map<int, int> by_status;
+  for (int st : first) ++by_status[st];
+  EXPECT_GT(by_status[200], 50) << "seed " << seed;
+  EXPECT_LT(by_status[200], 150) << "seed " << seed;
+  for (int st : {0, 429, 500, 503}) EXPECT_GT(by_status[st], 5) << st << ", seed " << seed;
+  EXPECT_EQ(api_->Post("/api/v1/_test/faults", {{"rate", 0.1}, {"kinds", {"418"}}}).status, 400);
 }
 
 TEST_F(SyncServerTest, RestartOnSamePortKeepsData) {

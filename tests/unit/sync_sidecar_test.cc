@@ -349,11 +349,12 @@ TEST_F(SidecarTest, InjectedFaultsStillExact) {
   EXPECT_EQ(sidecar_->Snapshot().state, SyncState::kOk);
 }
 
-// A server that fails a steady share of its requests (500, before applying
-// them) must not push the sidecar into its longest backoff while most
+// A server that fails a steady share of its requests (500, 503 and 429 with
+// Retry-After, or the connection cut mid-reply; half of them after applying
+// the request) must not push the sidecar into its longest backoff while most
 // requests get through: with the shipped backoff (500 ms doubling to 60 s)
-// the old per-pass reset drained 8 x 2,000 lines in 89 s at 15%. Now any
-// success resets the backoff and the other files go on past a failure.
+// the old per-pass reset drained 8 x 2,000 lines in 89 s at 15%. Now each
+// file backs off on its own and the others go on past a failure.
 TEST_F(SidecarTest, SteadyFaultRateStillDrainsInTime) {
   for (double rate : {0.15, 0.40}) {
     const uint64_t seed = std::random_device{}();
@@ -366,12 +367,18 @@ TEST_F(SidecarTest, SteadyFaultRateStillDrainsInTime) {
     auto created = SyncSidecar::Create(o);
     ASSERT_TRUE(created.ok()) << created.status().ToString();
     sidecar_ = std::move(created).value();
-    api_->AddFault({{"status", 500}, {"rate", rate}, {"seed", seed}, {"path", "/api/v1/sync/"}});
+    api_->AddFault({{"rate", rate},
+                    {"seed", seed},
+                    {"kinds", {"500", "503", "429", "drop"}},
+                    {"after_apply", 0.5},
+                    {"path", "/api/v1/sync/"}});
     const std::string tag = std::to_string(static_cast<int>(rate * 100));
     for (int i = 1; i <= 200; ++i) {
       for (int w = 0; w < 8; ++w) {
-        Append(SessionRel("5e55a" + tag + "-0000-4a4a-9c9c-00000000000" + std::to_string(w)),
-               {AssistantLine(i)});
+        const std::string session =
+            "5e55a" + tag + "-0000-4a4a-9c9c-00000000000" + std::to_string(w);
+        Append(SessionRel(session), {AssistantLine(i)});
+        if (w < 2) Append(AgentRel(session, "a" + tag), {AssistantLine(i)});  // two subagents
       }
       if (i % 20 == 0) std::this_thread::sleep_for(20ms);
     }
