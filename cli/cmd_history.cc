@@ -10,10 +10,12 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "store/layout/compact.h"
 #include "store/layout/export.h"
 #include "store/layout/gc.h"
 #include "store/workspace/generations.h"
@@ -221,6 +223,75 @@ void RegisterRestore(CLI::App& app, CommandContext& ctx) {
   });
 }
 
+namespace {
+
+// gc's first step: one bounded compaction (store/layout/compact.h), so that
+// what it leaves behind is collected by the same run once its grace period
+// allows. A dry run prints the plan only.
+Status CompactForGc(ObjectStore& store, const std::string& workspace, uint64_t budget,
+                    bool dry_run) {
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string tmpl =
+      std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/ccfs-compact-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) return Status::FromErrno("compact: mkdtemp", errno);
+  CompactOptions opts;
+  opts.byte_budget = budget;
+  opts.scratch_dir = tmpl;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  opts.writer = RootWriter{host, static_cast<int64_t>(::getpid()), ""};
+  auto print = [&](const CompactPlan& plan, const char* verb) {
+    if (plan.empty()) {
+      std::cout << "compact " << workspace << ": nothing to compact at generation "
+                << plan.generation << "\n";
+      return;
+    }
+    std::cout << "compact " << workspace << ": " << verb << " " << plan.transcripts.size()
+              << " transcripts and " << plan.packs.size() << " packs of generation "
+              << plan.generation << ", " << HumanBytes(plan.bytes_to_move) << " ("
+              << plan.bytes_to_move << " bytes)";
+    if (plan.deferred > 0) {
+      std::cout << "; " << plan.deferred << " left for a later run ("
+                << HumanBytes(plan.deferred_bytes) << ", over the budget)";
+    }
+    std::cout << "\n";
+    for (const CompactTranscript& t : plan.transcripts) {
+      std::cout << "  transcript " << t.path << ": " << t.chunks << " chunks -> 1, " << t.bytes
+                << " bytes\n";
+    }
+    for (const CompactPack& p : plan.packs) {
+      std::cout << "  pack " << p.name.substr(0, 12) << ": " << p.live_files << " live files, "
+                << p.live_bytes << " of " << p.member_bytes << " bytes live, " << p.stored_bytes
+                << " bytes stored\n";
+    }
+  };
+  Status s;
+  if (dry_run) {
+    CurrentRoot current;
+    CompactPlan plan;
+    s = ReadRoot(store, workspace, &current);
+    if (s.ok()) s = PlanCompaction(store, workspace, current, opts, &plan);
+    if (s.ok()) print(plan, "would rewrite");
+  } else {
+    CompactReport r;
+    s = Compact(store, workspace, opts, &r);
+    if (s.ok()) {
+      print(r.plan, "rewrote");
+      if (r.generation != 0) {
+        std::cout << "  committed as generation " << r.generation << " (" << r.attempts
+                  << (r.attempts == 1 ? " attempt" : " attempts") << "): read "
+                  << HumanBytes(r.bytes_read) << ", uploaded " << HumanBytes(r.bytes_uploaded)
+                  << "\n";
+      }
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(tmpl, ec);
+  return s.Annotate("compacting");
+}
+
+}  // namespace
+
 void RegisterGc(CLI::App& app, CommandContext& ctx) {
   struct Args {
     std::string workspace;
@@ -229,19 +300,29 @@ void RegisterGc(CLI::App& app, CommandContext& ctx) {
     double keep_days = static_cast<double>(GcOptions{}.keep_seconds) / 86400;
     double grace_hours = static_cast<double>(GcOptions{}.grace_seconds) / 3600;
     bool dry_run = false;
+    bool no_compact = false;
+    double budget_mib = static_cast<double>(CompactOptions{}.byte_budget) / (1 << 20);
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "gc",
-      "Delete history and objects that no kept generation needs (kept: the current one, the "
-      "newest --keep, and those younger than --keep-days)");
+      "Compact the workspace (long transcript chunk lists, mostly dead or many small packs: "
+      "one new generation with the same tree), then delete history and objects that no kept "
+      "generation needs (kept: the current one, the newest --keep, and those younger than "
+      "--keep-days)");
   cmd->add_option("WORKSPACE", args->workspace, "Workspace name")->required();
   AddStoreFlags(cmd, &args->store);
   cmd->add_option("--keep", args->keep, "Keep the newest N generations")->capture_default_str();
   cmd->add_option("--keep-days", args->keep_days, "Keep every generation younger than D days")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  cmd->add_flag("--dry-run", args->dry_run, "Count what would be deleted, delete nothing");
+  cmd->add_flag("--dry-run", args->dry_run,
+                "Print what would be compacted and count what would be deleted; change nothing");
+  cmd->add_flag("--no-compact", args->no_compact, "Only collect; compact nothing");
+  cmd->add_option("--compact-budget-mib", args->budget_mib,
+                  "File bytes one compaction may rewrite (what does not fit waits)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   // Below a day a commit still uploading its objects (or a reader on an old
   // root) could lose them; only tests lower it.
   cmd->add_option("--grace-hours", args->grace_hours,
@@ -256,6 +337,9 @@ void RegisterGc(CLI::App& app, CommandContext& ctx) {
     }
     CurrentRoot current;
     Status s = ReadCurrentRootExplained(*store, args->workspace, &current);
+    if (s.ok() && !args->no_compact)
+      s = CompactForGc(*store, args->workspace, static_cast<uint64_t>(args->budget_mib * (1 << 20)),
+                       args->dry_run);
     GcOptions opts;
     opts.keep_generations = args->keep;
     opts.keep_seconds = std::llround(args->keep_days * 86400);

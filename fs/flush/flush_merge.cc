@@ -58,6 +58,34 @@ class PrefixComparer {
   std::string buf_;
 };
 
+// Whether `path` holds the same bytes and metadata in both layout-v2 trees,
+// wherever each stores them (a compaction moves bytes without changing
+// them). Large files are not compared: they count as changed.
+Status SameBytesInBoth(const MergeContext& ctx, const V2Tree& base, const V2Tree& remote,
+                       const std::string& path, bool* same) {
+  *same = false;
+  constexpr uint64_t kMaxCompared = 64ull << 20;
+  auto b = base.entries.find(path);
+  auto r = remote.entries.find(path);
+  if (b == base.entries.end() || r == remote.entries.end()) return Status::OK();
+  const IndexEntry& x = b->second;
+  const IndexEntry& y = r->second;
+  if (x.type != EntryType::kFile || y.type != EntryType::kFile || x.size != y.size ||
+      x.mode != y.mode || x.mtime_ns != y.mtime_ns || x.size > kMaxCompared) {
+    return Status::OK();
+  }
+  TreeFileReader reader(*ctx.store, ctx.workspace);
+  std::string bytes[2];
+  for (int i = 0; i < 2; ++i) {
+    CCFS_RETURN_IF_ERROR(reader.Read(i == 0 ? x : y, 0, x.size, [&](const char* d, size_t n) {
+      bytes[i].append(d, n);
+      return Status::OK();
+    }));
+  }
+  *same = bytes[0].size() == x.size && bytes[0] == bytes[1];
+  return Status::OK();
+}
+
 // Whether theirs (`theirs`, of version `remote`) is ours or a prefix of it.
 Status CompareContent(const MergeContext& ctx, const TarballVersion& remote,
                       const SnapshotEntry& ours, const NodeRecord& theirs, ContentRelation* rel) {
@@ -353,6 +381,11 @@ Status MergeWithRemote(const MergeContext& ctx, MergeOutcome* out) {
   in.local = &local;
   in.host = ctx.host;
   in.time = ctx.time;
+  if (base->v2 != nullptr && remote->v2 != nullptr) {
+    in.theirs_same_as_base = [&](const std::string& path, bool* same) {
+      return SameBytesInBoth(ctx, *base->v2, *remote->v2, path, same);
+    };
+  }
   MergePlan plan;
   CCFS_RETURN_IF_ERROR(PlanMerge(
       in,

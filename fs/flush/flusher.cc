@@ -110,6 +110,8 @@ Status Flusher::Flush(const FlushOptions& options, FlushReport* report) {
   report->new_etag = base_->tarball()->etag;
   report->bytes_uploaded = store_->stats().bytes_sent.load() - sent_before;
   report->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Never on a FUSE thread: Flush runs on the flusher, control and exit paths.
+  if (s.ok() && report->generation != 0) CompactAfterFlush(host, time);
   return s;  // callers report it (CLI, control reply, daemon log)
 }
 

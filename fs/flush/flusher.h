@@ -128,6 +128,10 @@ class Flusher {
   // file `b`'s (one ranged read of it).
   Status SameAsStored(const IndexEntry& b, uint64_t from, int fd, bool* same);
   Status Merge(const std::string& host, const std::string& time, FlushReport* report);
+  // After a layout-v2 commit (fs/flush/compact_after_flush.cc): one bounded
+  // compaction when the tree may need it, then a merge onto the compacted
+  // root. Failures are logged only: the flush stands.
+  void CompactAfterFlush(const std::string& host, const std::string& time);
 
   ObjectStore* store_;
   std::string workspace_;
@@ -140,6 +144,10 @@ class Flusher {
   BlockCache* blocks_;
   KernelInvalidator invalidator_;
   std::mutex mu_;
+  // Packs the tree named when a compaction plan last found nothing to do:
+  // the plan reads every pack's index, so it is not redone until more packs
+  // came (GUARDED_BY(mu_)).
+  size_t packs_at_empty_plan_ = 0;
 };
 
 }  // namespace ccfs

@@ -210,7 +210,11 @@ Status PlanMerge(const MergeInputs& in, const ContentComparer& compare, MergePla
         } else if (rel == ContentRelation::kTheirsPrefixOfOurs && r->transcript) {
           d = Decision::kKeepOurs;  // a fast-forward: ours is theirs plus more lines
         } else {
-          d = Decision::kConflict;
+          bool moved_only = false;
+          if (in.theirs_same_as_base) {
+            CCFS_RETURN_IF_ERROR(in.theirs_same_as_base(p, &moved_only).Annotate("comparing " + p));
+          }
+          d = moved_only ? Decision::kKeepOurs : Decision::kConflict;
         }
       }
     }

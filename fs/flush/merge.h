@@ -54,6 +54,12 @@ struct MergeInputs {
   // For conflict copy names: `<name>.conflict-<host>-<time>`.
   std::string host;
   std::string time;  // UTC, compact: 20261121T142500Z
+  // Optional: whether the store's file at `path` holds the base's bytes and
+  // metadata although stored elsewhere (layout v2: a compaction moved it,
+  // store/layout/compact.h). Asked only for a file both sides changed whose
+  // contents differ: such a change of theirs is none, so ours is kept
+  // rather than moved aside as a conflict copy.
+  std::function<Status(const std::string& path, bool* same)> theirs_same_as_base;
 };
 
 struct MergePlan {

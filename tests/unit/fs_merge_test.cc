@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "fs/flush/merge.h"
 
@@ -143,6 +144,7 @@ class MergeTest : public ::testing::Test {
     in.local = &local_;
     in.host = "h";
     in.time = "20261121T142500Z";
+    in.theirs_same_as_base = same_as_base_;
     compared_.clear();
     return PlanMerge(
         in,
@@ -172,6 +174,7 @@ class MergeTest : public ::testing::Test {
   std::vector<SnapshotEntry> local_;
   std::map<std::string, ContentRelation> relation_;
   std::vector<std::string> compared_;
+  std::function<Status(const std::string&, bool*)> same_as_base_;
   uint64_t next_ino_ = 2;
 };
 
@@ -329,6 +332,36 @@ TEST_F(MergeTest, TranscriptAppendedDifferentlyOnBothSidesIsAConflict) {
   EXPECT_EQ(t->theirs.origin_etag, "t2");
 }
 
+// A compaction (store/layout/compact.h) moves a file's bytes without
+// changing them: theirs then has another tag but the base's bytes, which is
+// no change, so ours is kept and nothing is moved aside.
+TEST_F(MergeTest, TheirsOnlyMovedKeepsOursWithoutAConflict) {
+  LocalDirty(kT, 30);
+  remote_transcripts_[kT].etag = "t1-compacted";
+  std::vector<std::string> asked;
+  same_as_base_ = [&](const std::string& path, bool* same) {
+    asked.push_back(path);
+    *same = path == kT;
+    return Status::OK();
+  };
+  MergePlan p;
+  ASSERT_TRUE(Run(&p).ok());
+  EXPECT_EQ(asked, std::vector<std::string>{kT});
+  EXPECT_TRUE(p.conflicts.empty());
+  EXPECT_TRUE(p.moves.empty());
+  EXPECT_EQ(FindTake(p, kT), nullptr);
+  EXPECT_TRUE(Has(p.applied, kT));
+
+  // Really changed there: a conflict as before.
+  same_as_base_ = [](const std::string&, bool* same) {
+    *same = false;
+    return Status::OK();
+  };
+  ASSERT_TRUE(Run(&p).ok());
+  ASSERT_EQ(p.conflicts.size(), 1u);
+  EXPECT_EQ(p.conflicts[0].second, Copy(kT));
+}
+
 TEST_F(MergeTest, PrefixIsNoFastForwardForTarballFiles) {
   LocalDirty("a.txt", 9);
   RemoteSet(File("a.txt", 5, 300));
@@ -469,8 +502,8 @@ TEST_F(MergeTest, ComparerErrorsAbortTheMerge) {
   ri.entries = remote_entries_;
   auto base = TarballVersion::Make(kBaseEtag, 1, true, bi);
   auto remote = TarballVersion::Make(kRemoteEtag, 1, true, ri);
-  MergeInputs in{base.get(), &base_transcripts_, remote.get(), &remote_transcripts_, &local_, "h",
-                 "t"};
+  MergeInputs in{
+      base.get(), &base_transcripts_, remote.get(), &remote_transcripts_, &local_, "h", "t", {}};
   MergePlan p;
   Status s = PlanMerge(
       in,
