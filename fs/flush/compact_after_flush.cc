@@ -31,6 +31,8 @@ namespace ccfs {
 
 namespace {
 
+constexpr uint64_t kFlushCompactBudget = 4ull << 20;
+
 bool AutoCompactEnabled() {
   const char* v = std::getenv("CCFS_AUTO_COMPACT");
   return v == nullptr || std::strcmp(v, "0") != 0;
@@ -52,6 +54,10 @@ void Flusher::CompactAfterFlush(const std::string& host, const std::string& time
   if (version->v2 == nullptr || version->v2->root.etag.empty()) return;
   const V2Tree& tree = *version->v2;
   CompactOptions opts;
+  // A turn pays for what it touched: at a flush, compaction moves little
+  // (small packs, short transcripts). A long transcript of many chunks is
+  // rewritten whole, so it waits for `ccfs gc` (64 MiB by default).
+  opts.byte_budget = kFlushCompactBudget;
   const size_t packs = PacksNamed(tree);
   // Planning reads every pack's index: only when a transcript is long, or
   // enough packs came since a plan last found nothing.
