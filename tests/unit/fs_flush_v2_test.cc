@@ -313,6 +313,24 @@ TEST_F(OlderWriterTest, TranscriptsItWroteAreTakenInOnceAndOnlyAfterItHeldTheLea
   EXPECT_EQ(Generation(), 2u);
 }
 
+TEST_F(OlderWriterTest, AFailedLookAtItsTranscriptsStillMountsAndSaysSo) {
+  ASSERT_TRUE(Open("c0"));  // adopts: generation 1
+  OlderCcfsPuts(kTranscript, std::string(kOriginal) + "{\"n\":\"old\"}\n");
+  OlderCcfsHeldTheLease();
+  MountOptions o = fstest::FileMountOptions(dir_, "c1");
+  o.layout_v2 = true;
+  o.lease_ttl_seconds = 30;
+  auto faulty = std::make_unique<FaultStore>(Store());
+  faulty->FailNext(StoreOp::kList, 1, Status::Unavailable("injected: LIST refused"));
+  auto m = Mount::Prepare(std::move(faulty), o);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const std::string prepared = Prepared(**m);
+  EXPECT_NE(prepared.find("WARNING"), std::string::npos) << prepared;
+  EXPECT_NE(prepared.find("injected: LIST refused"), std::string::npos) << prepared;
+  EXPECT_EQ(ReadAll(*(*m)->filesystem(), kTranscript), kOriginal) << "the v2 tree, as it was";
+  EXPECT_EQ(Generation(), 1u);
+}
+
 TEST_F(OlderWriterTest, ATranscriptBothSidesWroteKeepsOursAndTheirsBesideIt) {
   {
     auto m = Open("c0");
