@@ -109,7 +109,7 @@ for ref in "$ws" "$ws@1"; do
   cmp "$src/$tr" "$x/$tr" || fail "export $ref: transcript $tr differs"
   [[ $(stat -c %a "$out") == 600 ]] || fail "export $ref: archive mode $(stat -c %a "$out"), want 600"
 done
-leftovers() { find "$T" -maxdepth 1 -name '*.ccfs-export-*' | grep -q .; }
+leftovers() { grep -q . <<<"$(find "$T" -maxdepth 1 -name '*.ccfs-export-*')"; }
 leftovers && fail "export left a temp file behind"
 
 # Export errors leave nothing behind and exit non-zero.
@@ -232,7 +232,7 @@ mount_default "$pws@2" "$past" --read-only
 [[ $(status_field "$past" cache) == "$(cache_of "$pws@2")" ]] ||
   fail "$pws@2 cache is $(status_field "$past" cache), want $(cache_of "$pws@2")"
 [[ $(status_field "$past" generation) == 2 ]] || fail "status does not say generation 2"
-"$CCFS" status "$past" | grep -q "workspace $pws@2 (a past generation)" ||
+grep -q "workspace $pws@2 (a past generation)" <<<"$("$CCFS" status "$past")" ||
   fail "ccfs status does not name $pws@2: $("$CCFS" status "$past")"
 diff -r "$T/pulled2" "$past" || fail "mount $pws@2 differs from the pulled copy of generation 2"
 diff -r "$T/g2" "$past" || fail "mount $pws@2 differs from generation 2's source"
@@ -277,7 +277,7 @@ s3 log "$pws" >"$T/log2"
 
 # A remount of generation 2 reuses its own cache and shows the same tree.
 mount_default "$pws@2" "$past" --read-only
-status_field "$past" prepared | grep -q "reused the cache" ||
+grep -q "reused the cache" <<<"$(status_field "$past" prepared)" ||
   fail "remount of $pws@2 did not reuse its cache: $(status_field "$past" prepared)"
 diff -r "$T/g2" "$past" || fail "remount of $pws@2 differs from generation 2"
 check "umount $pws@2 again" "$CCFS" umount "$past" 2>/dev/null
@@ -315,7 +315,7 @@ done
 mountpoint -q "$refused" && fail "a mount of a v1 workspace's past generation mounted"
 [[ -e $T/pv1 ]] && fail "a refused pull of $pws-v1@1 created its directory"
 [[ -e $(cache_of "$pws-v1@1") ]] && fail "a refused mount of $pws-v1@1 left a cache"
-s3 ls --json | grep -q '"v2_generation": 0' || fail "the v1 workspace is no longer v1"
+grep -q '"v2_generation": 0' <<<"$(s3 ls --json)" || fail "the v1 workspace is no longer v1"
 expect_fail "mount of a workspace that does not exist" "workspace 'nosuch' not found" \
   s3 mount nosuch@1 "$refused" --read-only
 

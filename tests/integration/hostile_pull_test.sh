@@ -69,7 +69,10 @@ check_outside() {
 # with ASan's quarantine of freed memory (256 MB by default, counted in RSS)
 # kept small so that the bound measures ccfs, not the sanitizer.
 as_cap=(prlimit --as=$MAX_AS)
-if ldd "$CCFS" | grep -q libasan; then
+# (Not `ldd | grep -q`: under pipefail, grep leaving at the first match can
+# kill ldd with SIGPIPE and the test would then take an ASan build for a
+# plain one.)
+if [[ $(ldd "$CCFS") == *libasan* ]]; then
   as_cap=()
   export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16"
   # An ASan binary idles at ~200 MB RSS (shadow of its globals): bound what

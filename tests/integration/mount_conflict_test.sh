@@ -106,7 +106,7 @@ check "the store keeps their version" diff -r "$T/other" "$T/theirs"
 # Nothing lost: the same cache resumes the local state...
 STORE=$FSTORE do_mount fws "$fmnt"
 [[ $(cat "$fmnt/mine.txt") == "local change" ]] || fail "local change not resumed"
-tail -1 "$fmnt/history.jsonl" | grep -q local || fail "local append not resumed"
+grep -q local <<<"$(tail -1 "$fmnt/history.jsonl")" || fail "local append not resumed"
 [[ -e $fmnt/theirs.txt ]] && fail "a resumed mount should show the local version"
 # ...and --force writes it over theirs.
 check "flush --force" "$CCFS" flush --force "$fmnt"

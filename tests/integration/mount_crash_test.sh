@@ -49,14 +49,14 @@ wait_gone "$pid"
 remount "$WS" "$mnt"
 grep -q "cleaned up a stale ccfs mount at $mnt left by a crashed process" "$T/remount.err" ||
   fail "the stale mountpoint was not reported as cleaned: $(cat "$T/remount.err")"
-status_field "$mnt" prepared | grep -q resumed || fail "the second mount did not resume: $(status_field "$mnt" prepared)"
+grep -q resumed <<<"$(status_field "$mnt" prepared)" || fail "the second mount did not resume: $(status_field "$mnt" prepared)"
 [[ $(cat "$mnt/crash.txt") == "durable bytes" ]] || fail "fsync'd file lost"
-tail -1 "$mnt/history.jsonl" | grep -q "before the crash" || fail "fsync'd append lost"
+grep -q "before the crash" <<<"$(tail -1 "$mnt/history.jsonl")" || fail "fsync'd append lost"
 [[ -e $mnt/settings.moved.json && ! -e $mnt/settings.json ]] || fail "rename lost"
 check "umount flushes the resumed state" timeout 300 "$CCFS" umount "$mnt"
 check "pull" "$CCFS" pull "$WS" "$T/pulled" --store "$STORE" >/dev/null
 [[ $(cat "$T/pulled/crash.txt") == "durable bytes" ]] || fail "crash.txt not flushed"
-tail -1 "$T/pulled/history.jsonl" | grep -q "before the crash" || fail "append not flushed"
+grep -q "before the crash" <<<"$(tail -1 "$T/pulled/history.jsonl")" || fail "append not flushed"
 [[ -e $T/pulled/settings.moved.json && ! -e $T/pulled/settings.json ]] || fail "rename not flushed"
 
 # recovery_state MP: the background recovery flush's state ("none" if none).

@@ -35,7 +35,7 @@ echo "lazy exec reading one file fetched $fetched of $total bytes"
 ((fetched * 20 < total)) || fail "reading one file fetched $fetched bytes, more than 5% of $total"
 
 check "pull" "$CCFS" pull "$WS" "$T/pulled" --store "$STORE" >/dev/null
-tail -1 "$T/pulled/history.jsonl" | grep -q "from exec" || fail "exec's append was not flushed"
+grep -q "from exec" <<<"$(tail -1 "$T/pulled/history.jsonl")" || fail "exec's append was not flushed"
 
 check "exec true" "$CCFS" exec "$WS" --store "$STORE" -- true
 set +e

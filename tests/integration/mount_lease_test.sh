@@ -43,7 +43,7 @@ grep -q "(pid $pid1)" "$T/exec.err" || fail "exec refusal does not name the hold
 MOUNT_CACHE=$T/c3 do_mount "$WS" "$T/ro" --read-only
 cmp -s "$T/src/settings.json" "$T/ro/settings.json" || fail "read-only mount content"
 [[ $(status_field "$T/ro" read_only) == True ]] || fail "not read-only"
-"$CCFS" status "$T/ro" --json | grep -q '"lease"' && fail "a read-only mount took a lease"
+grep -q '"lease"' <<<"$("$CCFS" status "$T/ro" --json)" && fail "a read-only mount took a lease"
 check "umount ro" timeout 120 "$CCFS" umount "$T/ro"
 
 # 3. The holder is SIGSTOPped past its ttl: another mount takes the expired
@@ -64,7 +64,7 @@ set -e
 grep -q "lost its lease" "$T/lost.err" || fail "no lease-lost explanation: $(cat "$T/lost.err")"
 grep -q "(pid $(cat "$T/m2.pid"))" "$T/lost.err" || fail "the new holder is not named"
 [[ $(status_field "$T/m1" lease.lost) == True ]] || fail "status does not say the lease was lost"
-"$CCFS" status "$T/m1" | grep -q "lease: *LOST" || fail "plain status does not show LOST"
+grep -q "lease: *LOST" <<<"$("$CCFS" status "$T/m1")" || fail "plain status does not show LOST"
 [[ $(cat "$T/m1/stopped.txt") == "mine before the takeover" ]] || fail "local data lost"
 check "pull" "$CCFS" pull "$WS" "$T/p1" --store "$STORE" >/dev/null
 [[ -e $T/p1/stopped.txt ]] && fail "the mount that lost its lease wrote anyway"

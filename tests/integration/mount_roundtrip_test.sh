@@ -54,7 +54,7 @@ readlink "$mnt/CLAUDE.md" >/dev/null 2>&1 && fail "readlink of a regular file su
 # status: the base ETag, the dirty files, hydration; `ccfs status` lists it.
 [[ $(status_field "$mnt" dirty_files) -ge 7 ]] || fail "status shows $(status_field "$mnt" dirty_files) dirty files"
 [[ -n $(status_field "$mnt" base_etag) ]] || fail "status shows no base ETag"
-"$CCFS" status | grep -q "$mnt" || fail "ccfs status does not list $mnt"
+grep -q "$mnt" <<<"$("$CCFS" status)" || fail "ccfs status does not list $mnt"
 
 pid=$(cat "$mnt.pid")
 check "ccfs umount" timeout 300 "$CCFS" umount "$mnt"
@@ -88,7 +88,7 @@ check "tar xzf of the new tarball" tar xzf "$T/new.tgz" -C "$T/x"
 (cd "$T/x" && find . -path ./projects -prune -o -print | sort) >"$T/x.list"
 check "tarball holds the tree outside projects/" diff "$T/expect.list" "$T/x.list"
 check "tarball content" diff -r --exclude=projects "$T/expect" "$T/x"
-find "$T/x/projects" -name '*.jsonl' | grep -q . && fail "the tarball holds transcripts"
+grep -q . <<<"$(find "$T/x/projects" -name '*.jsonl')" && fail "the tarball holds transcripts"
 
 # Plain fusermount3 -u flushes too.
 echo "via fusermount" >"$mnt2/fusermount.txt"

@@ -11,7 +11,7 @@ WS=tools-$$
 
 CCUSAGE=${CCFS_CCUSAGE:-/opt/ccfs-tools/node_modules/.bin/ccusage}
 [[ -x $CCUSAGE ]] || fail "ccusage not found at $CCUSAGE (scripts/install-deps --test installs it)"
-"$CCUSAGE" --version | grep -qw "20\.0\.24" || fail "ccusage at $CCUSAGE is not version 20.0.24"
+grep -qw "20\.0\.24" <<<"$("$CCUSAGE" --version)" || fail "ccusage at $CCUSAGE is not version 20.0.24"
 
 python3 "$GEN" "$T/src" --size small --sessions 30 --seed 21 >/dev/null
 ntranscripts=$(find "$T/src/projects" -name '*.jsonl' | wc -l)

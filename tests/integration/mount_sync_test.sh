@@ -52,7 +52,7 @@ wait_gone "$pid"
 before_kill=$(wait_writers 60)
 fusermount3 -u -z "$mnt" 2>/dev/null || true
 CCFS_LOG=info sync_mount "$WS" "$mnt" --sync-drain-timeout 120
-status_field "$mnt" prepared | grep -q resumed || fail "the remount did not resume the cache"
+grep -q resumed <<<"$(status_field "$mnt" prepared)" || fail "the remount did not resume the cache"
 run_writers "$mnt" 1000 4 5 3
 after=$(wait_writers 120)
 ((after == 4000)) || fail "writers after the remount wrote $after lines"

@@ -54,7 +54,7 @@ for id in a b; do
     <(python3 -c 'import json,sys; [print(json.loads(l)["i"]) for l in open(sys.argv[1])]' \
       "$mc/projects/p/$id.jsonl")
 done
-ls "$mc" | grep -q conflict && fail "conflict copies: $(ls "$mc" | grep conflict)"
+grep -q conflict <<<"$(ls "$mc")" && fail "conflict copies: $(ls "$mc" | grep conflict)"
 check "umount c" timeout 120 "$CCFS" umount "$mc"
 
 "$CCFS" log "$WS" --store "$STORE" --json >"$T/log.json" || fail "ccfs log"

@@ -125,8 +125,8 @@ check "umount b" timeout 120 "$CCFS" umount "$wb"
 w3=$T/w3
 do_mount "$WS" "$w3" --hydrate lazy
 [[ $(cat "$w3/a.txt") == "from a" && $(cat "$w3/b.txt") == "from b" ]] || fail "a merged change is missing"
-tail -n1 "$w3/$ta" | grep -q '"from":"a"' || fail "a's transcript line is missing"
-tail -n1 "$w3/$tb" | grep -q '"from":"b"' || fail "b's transcript line is missing"
+grep -q '"from":"a"' <<<"$(tail -n1 "$w3/$ta")" || fail "a's transcript line is missing"
+grep -q '"from":"b"' <<<"$(tail -n1 "$w3/$tb")" || fail "b's transcript line is missing"
 [[ $(cat "$w3/both.txt") == "ours (a)" ]] || fail "both.txt is not the first writer's"
 copy=$(ls "$w3" | grep '^both.txt.conflict-' || true)
 [[ -n $copy && $(cat "$w3/$copy") == "theirs (b)" ]] || fail "no conflict copy with b's both.txt"
@@ -179,7 +179,7 @@ n2=$T/n2
 do_mount "new-$WS" "$n2" --layout v2 --hydrate lazy
 echo fresh >"$n2/fresh.txt"
 check "umount of a new v2 workspace" timeout 120 "$CCFS" umount "$n2"
-"$CCFS" ls --store "$STORE" | grep "^new-$WS " | grep -q "v2 gen 1" ||
+grep -q "v2 gen 1" <<<"$("$CCFS" ls --store "$STORE" | grep "^new-$WS ")" ||
   fail "ccfs ls does not show new-$WS as v2 gen 1: $("$CCFS" ls --store "$STORE")"
 check "pull of a new v2 workspace" "$CCFS" pull "new-$WS" "$T/n2pulled" --store "$STORE" >/dev/null
 [[ $(cat "$T/n2pulled/fresh.txt") == fresh ]] || fail "the new v2 workspace lost fresh.txt"

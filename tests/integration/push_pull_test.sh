@@ -11,7 +11,7 @@ gen_workspace "$src" medium 7
 mkdir "$T/expect-tar"
 (cd "$src" && tar cf - --exclude='projects/*.jsonl' --exclude='projects/*/*.jsonl' \
   --exclude='projects/*/*/*/*.jsonl' --exclude='projects/*/*/*.jsonl' .) | tar xf - -C "$T/expect-tar"
-find "$T/expect-tar/projects" -name '*.jsonl' | grep -q . && fail "expected tree still has transcripts"
+grep -q . <<<"$(find "$T/expect-tar/projects" -name '*.jsonl')" && fail "expected tree still has transcripts"
 
 etag_of() { # etag_of STORE WS
   "$CCFS" ls --store "$1" --json | python3 -c \

@@ -227,7 +227,7 @@ import json,sys
 e=json.load(open(sys.argv[1])); s=json.load(open(sys.argv[2]))
 assert sorted(x["session_id"] for x in s)==sorted(k for k,v in e.items() if v["project_dir"]==sys.argv[3])' \
   "$T/expect2.json" "$T/proj.json" "$proj"
-"$CCFS" sessions ls --dir "$src" 2>/dev/null | grep -q "^${grown_id:0:8} " || fail "table does not list $grown_id"
+grep -q "^${grown_id:0:8} " <<<"$("$CCFS" sessions ls --dir "$src" 2>/dev/null)" || fail "table does not list $grown_id"
 
 echo "== show: active branch, forks, compaction, subagents"
 # A session with a fork and a compaction boundary, if one exists; else one with a fork.

@@ -24,7 +24,7 @@ AWS_ENDPOINT_URL=$PROXY_URL "$CCFS" push "$T/src" ws-new --store "$STORE" >"$T/p
 grep -q "ignores If-None-Match" "$T/push.out" || fail "push says: $(cat "$T/push.out")"
 (($(proxy_stat 's["conditions_dropped"]') >= 1)) || fail "the proxy dropped no condition"
 "$CCFS" pull ws-new "$T/nothing" --store "$STORE" >/dev/null 2>&1 && fail "ws-new exists after a refused push"
-"$CCFS" ls --store "$STORE" | grep -q "ws-new" && fail "ccfs ls lists ws-new"
+grep -q "ws-new" <<<"$("$CCFS" ls --store "$STORE")" && fail "ccfs ls lists ws-new"
 
 # Writable mount and exec: refused; no mount left behind.
 mkdir -p "$T/mnt"
@@ -50,6 +50,6 @@ check "pulled tree" diff -r "$T/src" "$T/pulled"
 proxy_config '{}'
 AWS_ENDPOINT_URL=$PROXY_URL check "push through the honest proxy" \
   "$CCFS" push "$T/src" ws-new --store "$STORE"
-ls "$XDG_CACHE_HOME/ccfs/store-checks/" | grep -q . || fail "the pass was not remembered"
+grep -q . <<<"$(ls "$XDG_CACHE_HOME/ccfs/store-checks/")" || fail "the pass was not remembered"
 for f in push mount exec; do echo "store_ignores_conditions: $f: $(cat "$T/$f.out")"; done
 echo "PASS"
