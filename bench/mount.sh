@@ -43,7 +43,7 @@ for k in sys.argv[1].split("."): v=v[k]
 print(v)' "$2"; }
 
 python3 "$root/scripts/gen-workspace" "$work/src" --size "$size" --seed 1 >&2
-"$ccfs" push "$work/src" ws --store "$store" >&2
+"$ccfs" push "$work/src" ws --store "$store" --layout v1 >&2  # its peer GETs the v1 tarball
 tar_bytes=$("$ccfs" ls --store "$store" --json | python3 -c 'import json,sys; w=json.load(sys.stdin)[0]; print(w["tarball_bytes"]+w["transcript_bytes"])')
 sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
 

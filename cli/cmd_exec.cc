@@ -37,7 +37,7 @@ struct ExecArgs {
   std::string cache;
   std::string hydrate = "lazy";
   bool read_only = false;
-  std::string layout = "v1";
+  std::string layout;  // "" = v2, the default
   int lease_ttl = kDefaultLeaseTtlSeconds;
   SyncFlags sync;
 };
@@ -99,7 +99,7 @@ int RunExec(ExecArgs& a) {
   options.read_only = a.read_only;
   options.hydrate = a.hydrate == "background" ? HydrateMode::kBackground : HydrateMode::kLazy;
   options.lease_ttl_seconds = a.read_only ? 0 : a.lease_ttl;
-  options.layout_v2 = a.layout == "v2";
+  options.layout_v2 = a.layout != "v1";
   if (Status s = ApplySyncFlags(a.sync, &options); !s.ok()) return ReportError("exec", s);
   if (Status s = MakeDirs(options.cache_root, 0700); !s.ok()) return ReportError("exec", s);
   auto prepared = Mount::Prepare(std::move(store), options);
@@ -149,8 +149,9 @@ void RegisterExec(CLI::App& app, CommandContext& ctx) {
                   "Cache dir (default ~/.cache/ccfs/<store-hash>/<workspace>)");
   cmd->add_flag("--read-only", args->read_only, "Mount read-only (nothing is flushed)");
   cmd->add_option("--layout", args->layout,
-                  "v2: create a new workspace in layout v2, or move a v1 one to it (a workspace "
-                  "already in v2 is always mounted as v2)")
+                  "v2 (default): a new workspace is created in layout v2 and a v1 one moves to it "
+                  "at this writable mount (server-side copies); v1: keep a v1 workspace v1 (for "
+                  "an older ccfs that shares it); a workspace already in v2 is always v2")
       ->check(CLI::IsMember({"v1", "v2"}));
   cmd->add_option("--lease-ttl", args->lease_ttl,
                   "Seconds the workspace lease lasts unless renewed (tests; 0: take no lease)")

@@ -81,7 +81,7 @@ struct MountArgs {
   bool discard_local = false;
   bool allow_other = false;
   bool allow_non_empty = false;
-  std::string layout = "v1";
+  std::string layout;  // "" = v2, the default
   int lease_ttl = kDefaultLeaseTtlSeconds;
   SyncFlags sync;
 };
@@ -176,7 +176,7 @@ Status CheckPastGenerationFlags(const GenerationRef& ref, const MountArgs& a) {
                                    std::to_string(ref.generation) +
                                    "` to make it the current tree)");
   }
-  if (a.layout != "v1") {
+  if (!a.layout.empty()) {
     return Status::InvalidArgument("--layout does not apply to " + name +
                                    ": only a layout-v2 workspace has past generations");
   }
@@ -209,7 +209,7 @@ int RunMountCommand(MountArgs& a) {
   options.hydrate = a.hydrate == "lazy" ? HydrateMode::kLazy : HydrateMode::kBackground;
   options.discard_local = a.discard_local;
   options.allow_other = a.allow_other;
-  options.layout_v2 = a.layout == "v2";
+  options.layout_v2 = a.layout != "v1";
   options.lease_ttl_seconds = a.read_only ? 0 : a.lease_ttl;
   if (Status s = ApplySyncFlags(a.sync, &options); !s.ok()) return ReportError("mount", s);
   // A refused mount leaves no cache behind that it created itself.
@@ -427,8 +427,9 @@ void RegisterMount(CLI::App& app, CommandContext& ctx) {
                   "Seconds the workspace lease lasts unless renewed (tests; 0: take no lease)")
       ->group("");  // hidden
   cmd->add_option("--layout", args->layout,
-                  "v2: create a new workspace in layout v2, or move a v1 one to it (a workspace "
-                  "already in v2 is always mounted as v2)")
+                  "v2 (default): a new workspace is created in layout v2 and a v1 one moves to it "
+                  "at this writable mount (server-side copies); v1: keep a v1 workspace v1 (for "
+                  "an older ccfs that shares it); a workspace already in v2 is always v2")
       ->check(CLI::IsMember({"v1", "v2"}));
   AddSyncFlags(cmd, &args->sync);
   AddStoreFlags(cmd, &args->store);

@@ -25,12 +25,13 @@ void RegisterPush(CLI::App& app, CommandContext& ctx) {
     std::string dir, workspace;
     StoreFlags store;
     PushOptions opts;
+    std::string layout = "v2";
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "push",
-      "Store a local config directory as a workspace (transcripts as their own objects, "
-      "the rest as one seekable tarball)");
+      "Store a local config directory as a workspace: a new one in layout v2 (one pack, "
+      "committed as a generation), an existing one in the layout it has");
   cmd->add_option("DIR", args->dir, "Directory to store (e.g. ~/.claude)")->required();
   cmd->add_option("WORKSPACE", args->workspace, "Workspace name")->required();
   AddStoreFlags(cmd, &args->store);
@@ -45,12 +46,21 @@ void RegisterPush(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--lease-ttl", args->opts.lease_ttl_seconds,
                   "Seconds the lease this push holds lasts unless renewed (tests; 0: take none)")
       ->group("");
+  cmd->add_option("--layout", args->layout,
+                  "Layout of a workspace this push creates: v2 (default) or v1 (a tarball and "
+                  "one object per transcript, for an older ccfs); an existing workspace keeps its "
+                  "own")
+      ->check(CLI::IsMember({"v1", "v2"}));
   cmd->callback([args, &ctx] {
     auto store = OpenStoreOrReport(args->store);
     if (!store) {
       ctx.exit_code = kExitError;
       return;
     }
+    args->opts.new_workspace_v2 = args->layout == "v2";
+    // An ETag as `aws s3api` prints it, quotes included, is the same ETag.
+    std::string& im = args->opts.if_match;
+    if (im.size() >= 2 && im.front() == '"' && im.back() == '"') im = im.substr(1, im.size() - 2);
     PushResult r;
     Status s = PushWorkspace(*store, args->dir, args->workspace, args->opts, &r);
     PrintSkipped(r.skipped);
@@ -59,8 +69,16 @@ void RegisterPush(CLI::App& app, CommandContext& ctx) {
       return;
     }
     std::cout << "pushed " << args->dir << " to " << args->workspace << " in " << store->Describe()
-              << "\n"
-              << "  tarball: " << r.tarball_entries << " entries, " << HumanBytes(r.tarball_bytes)
+              << "\n";
+    if (r.v2_generation > 0) {
+      std::cout << "  layout v2, generation " << r.v2_generation << ": " << r.tarball_entries
+                << " entries in one pack of " << HumanBytes(r.tarball_bytes) << ", "
+                << r.transcripts_uploaded << " transcripts as chunks ("
+                << HumanBytes(r.transcript_bytes) << "), root ETag " << r.tarball_etag << "\n";
+      if (!r.skipped.empty()) std::cout << "  skipped: " << r.skipped.size() << " (listed above)\n";
+      return;
+    }
+    std::cout << "  tarball: " << r.tarball_entries << " entries, " << HumanBytes(r.tarball_bytes)
               << ", ETag " << r.tarball_etag << "\n"
               << "  transcripts: " << r.transcripts_uploaded << " uploaded ("
               << HumanBytes(r.transcript_bytes) << "), " << r.transcripts_unchanged
@@ -160,9 +178,10 @@ void RegisterLs(CLI::App& app, CommandContext& ctx) {
     // list often and do not read v2 yet. A root that cannot be decoded is
     // reported, not fatal, so that it does not hide the other workspaces.
     std::vector<uint64_t> generations(list.size(), 0);
+    std::vector<CurrentRoot> roots(list.size());
     std::vector<std::string> problems(list.size());
     for (size_t i = 0; i < list.size(); ++i) {
-      CurrentRoot root;
+      CurrentRoot& root = roots[i];
       Status r = ReadRoot(*store, list[i].name, &root);
       if (r.ok()) {
         generations[i] = root.root.generation;
@@ -178,40 +197,53 @@ void RegisterLs(CLI::App& app, CommandContext& ctx) {
       nlohmann::json j = nlohmann::json::array();
       for (size_t i = 0; i < list.size(); ++i) {
         const WorkspaceInfo& w = list[i];
+        // "etag" is what `push --if-match` takes: the root's for a v2 workspace.
         j.push_back({{"workspace", w.name},
-                     {"etag", w.tarball_etag},
+                     {"etag", generations[i] > 0 ? roots[i].etag : w.tarball_etag},
                      {"tarball_bytes", w.tarball_bytes},
-                     {"modified", w.mtime_unix},
+                     {"modified",
+                      generations[i] > 0 ? roots[i].root.committed_unix_ms / 1000 : w.mtime_unix},
                      {"transcripts", w.transcripts},
                      {"transcript_bytes", w.transcript_bytes},
                      {"v2_generation", generations[i]}});
+        if (generations[i] > 0) {
+          // The current tree's totals and the root's ETag (what --if-match takes).
+          j.back()["v2_root_etag"] = roots[i].etag;
+          j.back()["v2_files"] = roots[i].root.files;
+          j.back()["v2_bytes"] = roots[i].root.bytes;
+        }
         if (!problems[i].empty()) j.back()["v2_problem"] = problems[i];
       }
       std::cout << j.dump(2) << "\n";
       return;
     }
+    // A v2 workspace's row: the root's ETag and commit time, its tree's
+    // totals under LAYOUT (the v1 columns count what adoption left behind).
     std::printf("%-24s %-34s %10s %11s %10s  %-19s  %s\n", "WORKSPACE", "ETAG", "TARBALL",
                 "TRANSCRIPTS", "T.BYTES", "MODIFIED (UTC)", "LAYOUT");
     for (size_t i = 0; i < list.size(); ++i) {
       const WorkspaceInfo& w = list[i];
+      const bool v2 = generations[i] > 0;
+      const int64_t mtime = v2 ? roots[i].root.committed_unix_ms / 1000 : w.mtime_unix;
       char when[32] = "-";
-      if (w.mtime_unix > 0) {
-        std::time_t t = w.mtime_unix;
+      if (mtime > 0) {
+        std::time_t t = mtime;
         std::tm tm;
         gmtime_r(&t, &tm);
         std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
       }
       std::string layout = "v1";
-      if (generations[i] > 0) {
-        layout = "v2 gen " + std::to_string(generations[i]);
+      if (v2) {
+        layout = "v2 gen " + std::to_string(generations[i]) + ", " +
+                 std::to_string(roots[i].root.files) + " files, " + HumanBytes(roots[i].root.bytes);
       } else if (!problems[i].empty()) {
         layout = "v2 (unreadable root)";
       }
       std::printf("%-24s %-34s %10s %11zu %10s  %-19s  %s\n", w.name.c_str(),
-                  w.has_tarball        ? w.tarball_etag.c_str()
-                  : generations[i] > 0 ? "-"
-                                       : "(no tarball)",
-                  HumanBytes(w.tarball_bytes).c_str(), w.transcripts,
+                  v2              ? roots[i].etag.c_str()
+                  : w.has_tarball ? w.tarball_etag.c_str()
+                                  : "(no tarball)",
+                  w.has_tarball ? HumanBytes(w.tarball_bytes).c_str() : "-", w.transcripts,
                   HumanBytes(w.transcript_bytes).c_str(), when, layout.c_str());
     }
   });

@@ -37,15 +37,6 @@ int64_t Seconds(int64_t ns) {
   return ns >= 0 ? ns / 1000000000 : -((-ns + 999999999) / 1000000000);
 }
 
-bool EndsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix.data(), suffix.size()) == 0;
-}
-
-// Files that grow by appends (transcripts, history.jsonl) are stored as
-// chunks, so an append costs its own bytes.
-bool StoredAsChunks(const std::string& path) { return EndsWith(path, ".jsonl"); }
-
 // A transcript of more chunks than this is rewritten as one chunk, so a
 // long-lived session does not read hundreds of small objects.
 constexpr size_t kMaxChunksPerFile = 64;
@@ -193,9 +184,11 @@ Status Flusher::FlushV2(const FlushOptions& options, Plan* plan, FlushReport* re
       }
       up->fd = UniqueFd();
       up->copy = std::make_unique<SettledCopy>();
-      CCFS_RETURN_IF_ERROR(CopySettled(*table_, *content_, n.ino, up->copy.get(),
-                                       {.max_in_memory = 0, .allow_tail_only = tail_only})
-                               .Annotate("copying " + e.path + " to flush it"));
+      Status copied = CopySettled(*table_, *content_, n.ino, up->copy.get(),
+                                  {.max_in_memory = 0, .allow_tail_only = tail_only})
+                          .Annotate("copying " + e.path + " to flush it");
+      if (copied.sys_errno() == ENOSPC) return NoSpaceForPack(*plan, copied);
+      CCFS_RETURN_IF_ERROR(copied);
       if (up->copy->gone) {
         skip = true;
         break;
@@ -286,6 +279,7 @@ Status Flusher::FlushV2(const FlushOptions& options, Plan* plan, FlushReport* re
                         std::to_string(cr.root.generation) + ")",
                     V2VersionTag(cr.etag), report);
   }
+  if (s.sys_errno() == ENOSPC) return NoSpaceForPack(*plan, s);
   CCFS_RETURN_IF_ERROR(s.Annotate("committing to the store"));
 
   // The committed tree becomes the base: the base's entries with this

@@ -273,6 +273,19 @@ Status Flusher::ComposeTarball(Plan* plan, bool allow_copy, const std::string& o
   return s;
 }
 
+Status Flusher::NoSpaceInCache(const std::string& what, uint64_t need, const Status& why) const {
+  struct statvfs st {};
+  const uint64_t avail =
+      ::statvfs(cache_->root().c_str(), &st) == 0 ? uint64_t{st.f_bavail} * st.f_frsize : 0;
+  auto mib = [](uint64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
+  return Status::IOError("the cache filesystem of " + cache_->root() + " is full: this flush " +
+                         what + " there and needs about " + mib(need) + " free (" + mib(avail) +
+                         " are); free space there (or remount with --cache on a larger "
+                         "filesystem) and run the flush again: the changes are kept (" +
+                         why.message() + ")")
+      .WithErrno(ENOSPC);
+}
+
 Status Flusher::NoSpaceForTarball(const Plan& plan, const Status& why) const {
   // The new tarball is built whole in the cache before its PUT: about the
   // size of the current one plus what changed.
@@ -282,18 +295,17 @@ Status Flusher::NoSpaceForTarball(const Plan& plan, const Status& why) const {
       changed += e->node.size;
     }
   }
-  const uint64_t need = plan.base->size + changed;
-  struct statvfs st {};
-  const uint64_t avail =
-      ::statvfs(cache_->root().c_str(), &st) == 0 ? uint64_t{st.f_bavail} * st.f_frsize : 0;
-  auto mib = [](uint64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
-  return Status::IOError("the cache filesystem of " + cache_->root() +
-                         " is full: this flush builds the new tarball there and needs about " +
-                         mib(need) + " free (" + mib(avail) +
-                         " are); free space there (or remount with --cache on a larger "
-                         "filesystem) and run the flush again: the changes are kept (" +
-                         why.message() + ")")
-      .WithErrno(ENOSPC);
+  return NoSpaceInCache("builds the new tarball", plan.base->size + changed, why);
+}
+
+Status Flusher::NoSpaceForPack(const Plan& plan, const Status& why) const {
+  uint64_t changed = 0;
+  for (const SnapshotEntry& e : plan.snapshot) {
+    if (e.node.type == NodeType::kFile && e.node.state == ContentState::kDirty) {
+      changed += e.node.size;
+    }
+  }
+  return NoSpaceInCache("copies the changed files and packs them", 2 * changed, why);
 }
 
 Status Flusher::WriteTarball(Plan* plan, FlushReport* report) {

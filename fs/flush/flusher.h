@@ -109,9 +109,14 @@ class Flusher {
   Status MakePlan(const FlushOptions& options, Plan* plan, FlushReport* report);
   Status Precheck(const FlushOptions& options, Plan* plan, FlushReport* report);
   Status UploadTranscripts(const FlushOptions& options, Plan* plan, FlushReport* report);
-  // The error of a flush whose new tarball does not fit in the cache: how
-  // much it needs and has.
+  // The error of a flush whose scratch files (v1: the new tarball; v2: the
+  // settled copies and the pack) do not fit in the cache: `what` it builds
+  // there, how much it needs and how much there is. Changes are kept.
+  Status NoSpaceInCache(const std::string& what, uint64_t need, const Status& why) const;
   Status NoSpaceForTarball(const Plan& plan, const Status& why) const;
+  // v2: about twice the bytes of the files this flush uploads (a settled
+  // copy of each, then the pack built from them).
+  Status NoSpaceForPack(const Plan& plan, const Status& why) const;
   Status WriteTarball(Plan* plan, FlushReport* report);
   Status ComposeTarball(Plan* plan, bool allow_copy, const std::string& out, TarIndex* index,
                         FlushReport* report);

@@ -17,15 +17,16 @@ constexpr size_t kReadBuffer = 1 << 20;
 
 }  // namespace
 
-Status MakeChunk(int fd, uint64_t from, uint64_t to, NewChunk* out) {
+Status MakeChunk(int fd, uint64_t from, uint64_t to, NewChunk* out, bool raw) {
   if (to <= from) return Status::InvalidArgument("chunk: empty byte range");
   *out = NewChunk{};
+  out->ref.raw = raw;
   GzipMemberDeflater deflater(6);
   const ByteSink collect = [out](const char* data, size_t len) {
     out->stored.append(data, len);
     return Status::OK();
   };
-  CCFS_RETURN_IF_ERROR(deflater.Begin());
+  if (!raw) CCFS_RETURN_IF_ERROR(deflater.Begin());
   std::string buf(kReadBuffer, '\0');
   for (uint64_t pos = from; pos < to;) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), to - pos));
@@ -35,10 +36,14 @@ Status MakeChunk(int fd, uint64_t from, uint64_t to, NewChunk* out) {
       return Status::FromErrno("chunk: read", errno);
     }
     if (n == 0) return Status::IOError("chunk: the file ended at " + std::to_string(pos));
-    CCFS_RETURN_IF_ERROR(deflater.Write(buf.data(), static_cast<size_t>(n), collect));
+    if (raw) {
+      out->stored.append(buf.data(), static_cast<size_t>(n));
+    } else {
+      CCFS_RETURN_IF_ERROR(deflater.Write(buf.data(), static_cast<size_t>(n), collect));
+    }
     pos += static_cast<uint64_t>(n);
   }
-  CCFS_RETURN_IF_ERROR(deflater.Finish(collect));
+  if (!raw) CCFS_RETURN_IF_ERROR(deflater.Finish(collect));
   out->ref.size = to - from;
   out->ref.name = ObjectNameOf(out->stored);
   return Status::OK();

@@ -17,12 +17,23 @@ namespace ccfs {
 // A chunk ready to upload: ChunkRef{name, raw size} and the stored bytes.
 struct NewChunk {
   ChunkRef ref;
-  std::string stored;  // one gzip member
+  std::string stored;  // one gzip member, or the bytes as they are (ref.raw)
 };
 
-// Packs bytes [from, to) of the open file `fd` (pread) as a chunk. Fails if
-// the file is shorter than `to`.
-Status MakeChunk(int fd, uint64_t from, uint64_t to, NewChunk* out);
+// A chunk that holds a whole file (a new or rewritten transcript, a push, a
+// compaction) of at least this many bytes is stored raw, as v1 stored
+// transcripts: a ranged GET then reads its end, so an append on a cold
+// cache fetches the last page, not the whole file. Appended chunks, and
+// small files, are gzip members.
+inline constexpr uint64_t kRawChunkMinBytes = 64 << 10;
+inline bool ChunkStoredRaw(uint64_t from, uint64_t to) {
+  return from == 0 && to >= kRawChunkMinBytes;
+}
+
+// Packs bytes [from, to) of the open file `fd` (pread) as a chunk, gzip or
+// (`raw`) as they are; either way named by the SHA-256 of the stored bytes.
+// Fails if the file is shorter than `to`.
+Status MakeChunk(int fd, uint64_t from, uint64_t to, NewChunk* out, bool raw = false);
 
 // Unpacks a stored chunk, checking its CRC and that it holds `ref.size`
 // bytes.

@@ -42,7 +42,8 @@ Status CommitOnce(ObjectStore& store, const std::string& workspace, const Curren
     }
     if (a.new_size > a.base.size) {
       NewChunk chunk;
-      CCFS_RETURN_IF_ERROR(MakeChunk(a.fd, a.base.size, a.new_size, &chunk));
+      CCFS_RETURN_IF_ERROR(MakeChunk(a.fd, a.base.size, a.new_size, &chunk,
+                                     ChunkStoredRaw(a.base.size, a.new_size)));
       CCFS_RETURN_IF_ERROR(PutImmutable(store, ChunkKey(workspace, chunk.ref.name), chunk.stored));
       report->bytes_uploaded += chunk.stored.size();
       e.chunks.push_back(chunk.ref);

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -22,6 +23,13 @@
 #include "store/objects/object_store.h"
 
 namespace ccfs {
+
+// Files that grow by appends (transcripts, history.jsonl) are stored as
+// chunks, never in a pack, so that an append costs its own bytes.
+inline bool StoredAsChunks(std::string_view path) {
+  constexpr std::string_view kSuffix = ".jsonl";
+  return path.size() >= kSuffix.size() && path.substr(path.size() - kSuffix.size()) == kSuffix;
+}
 
 // A transcript that only grew since the base: its base entry as the index
 // has it (its chunks; or just its path, size 0, for a new transcript) and an

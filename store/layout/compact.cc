@@ -194,7 +194,8 @@ Status RewriteAndCommit(ObjectStore& store, const std::string& workspace,
     CCFS_RETURN_IF_ERROR(FetchFile(reader, e, options.scratch_dir, &fd));
     report->bytes_read += e.size;
     NewChunk chunk;
-    CCFS_RETURN_IF_ERROR(MakeChunk(fd.get(), 0, e.size, &chunk).Annotate(e.path));
+    CCFS_RETURN_IF_ERROR(
+        MakeChunk(fd.get(), 0, e.size, &chunk, ChunkStoredRaw(0, e.size)).Annotate(e.path));
     CCFS_RETURN_IF_ERROR(PutImmutable(store, ChunkKey(workspace, chunk.ref.name), chunk.stored));
     report->bytes_uploaded += chunk.stored.size();
     IndexEntry moved = e;

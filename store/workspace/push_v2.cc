@@ -1,11 +1,17 @@
 #include "store/workspace/push_v2.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <map>
 #include <set>
 
 #include "store/archive/pack_dir.h"
+#include "store/archive/tar_sanitize.h"
+#include "store/base/unique_fd.h"
+#include "store/layout/chunks.h"
 #include "store/layout/commit.h"
 #include "store/layout/pack_builder.h"
 #include "store/layout/tree_reader.h"
@@ -18,6 +24,12 @@ namespace {
 Status CheckPrecondition(const std::string& workspace, const CurrentRoot& current,
                          const PushOptions& opts) {
   if (opts.force) return Status::OK();
+  if (current.etag.empty()) {  // a new workspace
+    if (opts.if_match.empty()) return Status::OK();
+    return Status::PreconditionFailed("workspace '" + workspace +
+                                      "' does not exist (expected ETag " + opts.if_match +
+                                      "); push without --if-match to create it");
+  }
   const std::string tag = "v2:" + current.etag;
   if (opts.if_match.empty()) {
     return Status::PreconditionFailed("workspace '" + workspace + "' already exists (layout v2, " +
@@ -30,6 +42,25 @@ Status CheckPrecondition(const std::string& workspace, const CurrentRoot& curren
                                       current.etag + ", not " + opts.if_match +
                                       "; pull it and merge your changes, or push with --force");
   }
+  return Status::OK();
+}
+
+// Whether `b`, the stored entry of a chunked file, holds the first b.size
+// bytes of the open file `fd` of `size` bytes: each of its chunks made again
+// from the local bytes gets the same name (chunks are named by the SHA-256 of
+// their stored form). Adopted raw chunks, named by their v1 object instead,
+// never match: such a transcript goes up whole once.
+Status StoredChunksArePrefix(int fd, const IndexEntry& b, uint64_t size, bool* prefix) {
+  *prefix = false;
+  if (b.type != EntryType::kFile || !b.pack.empty() || b.size > size) return Status::OK();
+  uint64_t at = 0;
+  for (const ChunkRef& c : b.chunks) {
+    NewChunk again;
+    CCFS_RETURN_IF_ERROR(MakeChunk(fd, at, at + c.size, &again, c.raw));
+    if (again.ref.name != c.name) return Status::OK();
+    at += c.size;
+  }
+  *prefix = at == b.size;
   return Status::OK();
 }
 
@@ -48,47 +79,102 @@ Status PushV2(ObjectStore& store, const std::string& dir, const std::string& wor
               const CurrentRoot& current, const PushOptions& opts, PushResult* result) {
   CCFS_RETURN_IF_ERROR(CheckPrecondition(workspace, current, opts));
 
-  // 1. Everything, transcripts included, as one pack.
+  // 1. Everything but the files stored as chunks (transcripts,
+  //    history.jsonl: a later append then uploads only itself, and a mount
+  //    appends without reading them) as one pack.
   const std::string pack_path = TempPath(opts);
   struct Cleanup {
     std::string path;
     ~Cleanup() { ::unlink(path.c_str()); }
   } cleanup{pack_path};
+  struct Chunked {
+    std::string rel;
+    struct stat st;
+  };
+  std::vector<Chunked> chunked;
+  auto as_chunks = [&](const std::string& rel) {
+    if (!StoredAsChunks(rel)) return false;
+    Chunked c{rel, {}};
+    if (::lstat((dir + "/" + rel).c_str(), &c.st) != 0 || !S_ISREG(c.st.st_mode)) return false;
+    chunked.push_back(std::move(c));
+    return true;
+  };
   TarIndex index;
-  CCFS_RETURN_IF_ERROR(
-      PackDirectory(dir, nullptr, pack_path, SeekableTarWriter::Options(), &index, &result->skipped)
-          .Annotate("push: packing " + dir));
+  CCFS_RETURN_IF_ERROR(PackDirectory(dir, as_chunks, pack_path, SeekableTarWriter::Options(),
+                                     &index, &result->skipped)
+                           .Annotate("push: packing " + dir));
   std::string pack;
   uint64_t size = 0;
   CCFS_RETURN_IF_ERROR(HashAndPutPack(store, workspace, pack_path, &pack, &size).Annotate("push"));
 
-  // 2. The new tree: the pack's entries; what the current tree has beyond
-  //    them is removed.
+  // 2. The new tree: the pack's entries and the chunked files; what the
+  //    current tree has beyond them is removed.
   CommitInput input;
   std::set<std::string> paths;
   for (const TarEntry& t : index.entries) {
-    if (t.type == EntryType::kFile && IsTranscriptPath(t.path)) {
-      ++result->transcripts_uploaded;
-      result->transcript_bytes += t.size;
-    }
     paths.insert(t.path);
     input.entries.push_back(EntryFromPackMember(t, pack));
   }
+  // The current tree's entries: a chunked file the store already has (its
+  // chunks are the local bytes' prefix) uploads only what it gained.
+  std::map<std::string, IndexEntry> stored;
   for (const SegmentRef& ref : current.root.segments) {
     IndexSegment seg;
     CCFS_RETURN_IF_ERROR(LoadSegment(store, workspace, ref, &seg).Annotate("push"));
-    for (const IndexEntry& e : seg.entries) {
-      if (!paths.count(e.path)) input.removed.push_back(e.path);
+    for (IndexEntry& e : seg.entries) stored.emplace(e.path, std::move(e));
+  }
+  std::vector<UniqueFd> open_files;
+  for (const Chunked& c : chunked) {
+    int fd = ::open((dir + "/" + c.rel).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return Status::FromErrno("push: open " + dir + "/" + c.rel, errno);
+    open_files.emplace_back(fd);
+    struct stat now {};
+    if (::fstat(fd, &now) != 0) return Status::FromErrno("push: stat " + c.rel, errno);
+    paths.insert(c.rel);
+    TranscriptAppend a;
+    a.base.path = c.rel;
+    a.base.type = EntryType::kFile;
+    a.fd = fd;
+    a.new_size = static_cast<uint64_t>(now.st_size);
+    a.mtime_ns = static_cast<int64_t>(now.st_mtim.tv_sec) * 1000000000 + now.st_mtim.tv_nsec;
+    a.mode = SanitizeMode(now.st_mode & 07777);
+    auto found = stored.find(c.rel);
+    bool prefix = false;
+    if (found != stored.end()) {
+      CCFS_RETURN_IF_ERROR(
+          StoredChunksArePrefix(fd, found->second, a.new_size, &prefix).Annotate("push: " + c.rel));
     }
+    if (prefix && found->second.size == a.new_size) {
+      ++result->transcripts_unchanged;
+      const IndexEntry& b = found->second;
+      if (b.mode != a.mode || b.mtime_ns != a.mtime_ns) {
+        IndexEntry meta = b;  // the same chunks; new mode or mtime
+        meta.mode = a.mode;
+        meta.mtime_ns = a.mtime_ns;
+        input.entries.push_back(std::move(meta));
+      }
+      continue;
+    }
+    if (prefix) a.base = found->second;
+    if (IsTranscriptPath(c.rel)) {
+      ++result->transcripts_uploaded;
+      result->transcript_bytes += a.new_size - a.base.size;
+    }
+    input.appends.push_back(std::move(a));
+  }
+  for (const auto& [path, e] : stored) {
+    if (!paths.count(path)) input.removed.push_back(path);
   }
   char host[256] = {};
   if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
   input.writer = RootWriter{host, static_cast<int64_t>(::getpid()), ""};
   input.scratch_dir = opts.temp_dir.empty() ? "/tmp" : opts.temp_dir;
 
-  // 3. The root, If-Match the one checked above (a writer since: 412).
+  // 3. The root, If-Match the one checked above, or If-None-Match: * for a
+  //    new workspace (a writer since: 412).
   CommitReport report;
-  Status s = CommitOnce(store, workspace, &current, input, &report);
+  Status s =
+      CommitOnce(store, workspace, current.etag.empty() ? nullptr : &current, input, &report);
   if (s.IsPreconditionFailed()) {
     return Status::PreconditionFailed(
         "push: workspace '" + workspace + "' changed while pushing (now generation " +
@@ -99,6 +185,7 @@ Status PushV2(ObjectStore& store, const std::string& dir, const std::string& wor
   result->tarball_bytes = size;
   result->tarball_entries = index.entries.size();
   result->transcripts_deleted = 0;
+  result->v2_generation = report.root.generation;
   return Status::OK();
 }
 

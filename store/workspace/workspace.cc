@@ -44,6 +44,23 @@ Status FindRoot(ObjectStore& store, const std::string& workspace, CurrentRoot* r
   return s.IsNotFound() ? Status::OK() : s;
 }
 
+// Whether the workspace has a v1 tarball or v1 transcript objects (a push
+// interrupted before its tarball leaves only the latter).
+Status HasV1Objects(ObjectStore& store, const std::string& workspace, bool* exists) {
+  ObjectInfo head;
+  Status s = store.Head(TarballKey(workspace), &head);
+  if (s.ok() || !s.IsNotFound()) {
+    *exists = s.ok();
+    return s;
+  }
+  ListOptions lo;
+  lo.prefix = TranscriptPrefix(workspace);
+  ListResult lr;
+  CCFS_RETURN_IF_ERROR(store.List(lo, &lr));
+  *exists = !lr.objects.empty();
+  return Status::OK();
+}
+
 struct LocalTranscript {
   std::string rel;
   uint64_t size = 0;
@@ -147,6 +164,11 @@ Status PushWorkspace(ObjectStore& store, const std::string& dir, const std::stri
   bool v2 = false;
   CCFS_RETURN_IF_ERROR(FindRoot(store, workspace, &root, &v2).Annotate("push"));
   if (v2) return PushV2(store, dir, workspace, root, opts, result);
+  if (opts.new_workspace_v2) {
+    bool exists = false;
+    CCFS_RETURN_IF_ERROR(HasV1Objects(store, workspace, &exists).Annotate("push"));
+    if (!exists) return PushV2(store, dir, workspace, CurrentRoot{}, opts, result);
+  }
 
   PutOptions tar_put;
   CCFS_RETURN_IF_ERROR(TarballPrecondition(store, workspace, opts, &tar_put));

@@ -28,6 +28,11 @@ struct PushOptions {
   // Where the tarball is built before upload ("" = $TMPDIR or /tmp).
   std::string temp_dir;
   size_t parallel_uploads = 8;
+  // A workspace that does not exist yet (no tarball, no transcripts, no
+  // root) is created in layout v2, as the CLI does by default. An existing
+  // one keeps its layout: a v1 workspace moves to v2 at its first writable
+  // mount (adoption), not by a push.
+  bool new_workspace_v2 = false;
 };
 
 struct PushResult {
@@ -38,6 +43,9 @@ struct PushResult {
   size_t transcripts_unchanged = 0;  // same content already in the store
   size_t transcripts_deleted = 0;    // in the store but no longer in the tree
   uint64_t transcript_bytes = 0;
+  // Layout v2: the generation the push committed (tarball_* then describe
+  // its one pack, and tarball_etag is the root's ETag); 0 for a v1 push.
+  uint64_t v2_generation = 0;
   std::vector<SkippedEntry> skipped;  // not storable (sockets, escaping symlinks, ...)
 };
 

@@ -74,7 +74,8 @@ r = random.Random(int(sys.argv[2]))
 with open(sys.argv[1], "wb") as f:
     for _ in range(int(sys.argv[3])):
         f.write(r.randbytes(1 << 20))' "$expected/big.bin" "$seed" "$mib"
-  check "push $ws" "$CCFS" push "$expected" "$ws" --store "$STORE" >/dev/null
+  # Layout v1: this race is on the tarball (mount_v2_race_test races v2 roots).
+  check "push $ws" "$CCFS" push "$expected" "$ws" --store "$STORE" --layout v1 >/dev/null
   tar_bytes=$("$CCFS" ls --store "$STORE" --json | python3 -c \
     'import json,sys; print(next(w["tarball_bytes"] for w in json.load(sys.stdin) if w["workspace"]==sys.argv[1]))' "$ws")
   ((tar_bytes > mib * 1024 * 1024)) || fail "the tarball is only $tar_bytes bytes"
@@ -88,7 +89,8 @@ with open(sys.argv[1], "wb") as f:
       # Both writers go through the proxy; each one's commit is held there
       # (the push's first: packing it takes longest), then they are let go
       # one after the other: A lets the push commit first, B the flush.
-      AWS_ENDPOINT_URL=$PROXY_URL do_mount "$ws" "$mnt" --hydrate lazy
+      AWS_ENDPOINT_URL=$PROXY_URL do_mount "$ws" "$mnt" --hydrate lazy --layout v1
+
       echo "mine $trial" >"$mnt/mine-$trial.txt"
       echo "settings of $trial" >"$mnt/settings-edit.txt"
       cp -a "$expected" "$T/theirs"

@@ -130,7 +130,8 @@ plant() { # KIND [ARGS]: builds the crafted tarball as workspace KIND
 
 # A real workspace: the source for the damaged copies.
 gen_workspace "$T/src" small 4
-check "push the real workspace" "$CCFS" push "$T/src" real --store "$store" >/dev/null
+check "push the real workspace" "$CCFS" push "$T/src" real --store "$store" --layout v1 >/dev/null
+
 real_tgz=$store_dir/real/claude-home.tar.gz
 top_state=$(ls -A "$T")
 pull_case real ok

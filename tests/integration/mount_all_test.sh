@@ -61,7 +61,9 @@ after=$(status_json store_stats.bytes_received)
 stored=$("$CCFS" ls --store "$STORE" --json | python3 -c '
 import json, sys
 for w in json.load(sys.stdin):
-    if w["workspace"] == sys.argv[1]: print(w["tarball_bytes"] + w["transcript_bytes"])' "$ws")
+    if w["workspace"] == sys.argv[1]:
+        print(w["v2_bytes"] if w["v2_generation"] else w["tarball_bytes"] + w["transcript_bytes"])' "$ws")
+
 fetched=$((after - before))
 echo "one file of $ws: $fetched bytes fetched of $stored stored"
 ((fetched > 0)) || fail "reading a file fetched nothing (status not counting?)"

@@ -57,18 +57,20 @@ check "pull merged" "$CCFS" pull "$WS" "$T/merged" --store "$STORE" >/dev/null
 [[ $(cat "$T/merged/other.txt") == "other" ]] || fail "the other machine's change was overwritten"
 
 # A version the flush cannot merge with (a plain `tar czf` tarball, no ccfs
-# index, dropped into a file:// store): exit 75, the change waits in the cache.
+# index, dropped over a v1 workspace's tarball in a file:// store): exit 75,
+# the change waits in the cache.
 FSTORE=file://$T/fstore
-check "push (file store)" "$CCFS" push "$T/src" fws --store "$FSTORE" >/dev/null
+check "push (file store)" "$CCFS" push "$T/src" fws --store "$FSTORE" --layout v1 >/dev/null
 tar czf "$T/foreign.tgz" -C "$T/other" .
 set +e
-"$CCFS" exec fws --store "$FSTORE" --cache "$T/exec-cache2" -- bash -c '
+"$CCFS" exec fws --store "$FSTORE" --cache "$T/exec-cache2" --layout v1 -- bash -c '
   echo "turn output" >"$CLAUDE_CONFIG_DIR/turn.txt"
   mv "'"$T"'/foreign.tgz" "'"$T"'/fstore/fws/claude-home.tar.gz"' 2>"$T/exec.err"
 rc=$?
 set -e
 [[ $rc == 75 ]] || fail "exec with a failed flush exited $rc, not 75: $(cat "$T/exec.err")"
 grep -q conflict "$T/exec.err" || fail "exec did not explain the conflict: $(cat "$T/exec.err")"
-STORE=$FSTORE MOUNT_CACHE=$T/exec-cache2 do_mount fws "$T/mnt"
+STORE=$FSTORE MOUNT_CACHE=$T/exec-cache2 do_mount fws "$T/mnt" --layout v1
+
 [[ $(cat "$T/mnt/turn.txt") == "turn output" ]] || fail "the turn's change was lost"
 echo "PASS"

@@ -3,7 +3,8 @@
 # edits (create, append, truncate, rename over, delete files and dirs, mkdir
 # locks, symlinks, chmod) made through the mount and, in parallel, to a local
 # copy; `ccfs umount` flushes; `ccfs pull` and a second mount both show the
-# copy exactly; the new tarball extracts with tar; `fusermount3 -u` flushes too.
+# copy exactly; the workspace (layout v2, the default) exports as a tar.gz
+# that extracts with tar to the copy; `fusermount3 -u` flushes too.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mount_lib.sh"
 require_s3
@@ -77,18 +78,17 @@ check "second mount equals the edited copy" diff -r "$T/expect" "$mnt2"
 transcript_modes "$mnt2" >"$T/modes.mnt2"
 check "second mount's transcript modes" diff "$T/modes.expect" "$T/modes.mnt2"
 
-# The new tarball is a plain tar.gz: everything but the transcripts.
-path=${STORE#s3://}
-curl -sf --aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-  -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -o "$T/new.tgz" \
-  "$AWS_ENDPOINT_URL/$path/$WS/claude-home.tar.gz" || fail "fetching the tarball"
+# The workspace is in layout v2 (created so by the push), and its export is
+# a plain tar.gz of the whole tree, transcripts included.
+[[ $(status_field "$mnt2" base_etag) == v2:* ]] || fail "the pushed workspace is not in layout v2"
+check "export" "$CCFS" export "$WS" "$T/new.tgz" --store "$STORE"
 mkdir "$T/x"
-check "tar xzf of the new tarball" tar xzf "$T/new.tgz" -C "$T/x"
-(cd "$T/expect" && find . -path ./projects -prune -o -print | sort) >"$T/expect.list"
-(cd "$T/x" && find . -path ./projects -prune -o -print | sort) >"$T/x.list"
-check "tarball holds the tree outside projects/" diff "$T/expect.list" "$T/x.list"
-check "tarball content" diff -r --exclude=projects "$T/expect" "$T/x"
-grep -q . <<<"$(find "$T/x/projects" -name '*.jsonl')" && fail "the tarball holds transcripts"
+check "tar xzf of the export" tar xzf "$T/new.tgz" -C "$T/x"
+(cd "$T/expect" && find . | sort) >"$T/expect.list"
+(cd "$T/x" && find . | sort) >"$T/x.list"
+check "export holds the tree" diff "$T/expect.list" "$T/x.list"
+check "export content" diff -r "$T/expect" "$T/x"
+
 
 # Plain fusermount3 -u flushes too.
 echo "via fusermount" >"$mnt2/fusermount.txt"

@@ -27,7 +27,8 @@ echo "seed $seed (CCFS_TEST_SEED=$seed reproduces)"
 
 src=$T/src
 gen_workspace "$src" small "$seed"
-check "push" "$CCFS" push "$src" "$WS" --store "$STORE" >/dev/null
+check "push" "$CCFS" push "$src" "$WS" --store "$STORE" --layout v1 >/dev/null
+
 tree_bytes=$(du -sb "$src" | cut -f1)
 
 # Adoption: server-side copies; what comes down is the index and a LIST.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# push -> pull round trips of a generated medium (~100 MB) workspace on RGW and
-# on file://; preconditions; the stored tarball extracts with tar; one member
-# is read through a ranged GET without fetching the whole object.
+# push -> pull round trips of a generated medium (~100 MB) workspace on
+# file:// in layout v1 and on RGW in layout v2 (the default); preconditions;
+# the stored v1 tarball, and the v2 workspace's export, extract with tar; one
+# member is read through a ranged GET without fetching the whole object.
 source "$(dirname "$0")/lib.sh"
 require_s3
 
@@ -30,9 +31,18 @@ fetch_tarball() {
 }
 
 for store in "file://$T/store" "$(s3_store)"; do
-  echo "== $store"
+  layout=v2
+  [[ $store == file://* ]] && layout=v1
+  echo "== $store, layout $layout"
   ws=medium
-  check "push creates the workspace" "$CCFS" push "$src" "$ws" --store "$store"
+  check "push creates the workspace" "$CCFS" push "$src" "$ws" --store "$store" --layout "$layout"
+  v2_generation=$("$CCFS" ls --store "$store" --json | python3 -c \
+    'import json,sys; print(next(w["v2_generation"] for w in json.load(sys.stdin) if w["workspace"]==sys.argv[1]))' "$ws")
+  if [[ $layout == v2 ]]; then
+    [[ $v2_generation == 1 ]] || fail "a new workspace pushed in layout v2 is at generation $v2_generation"
+  else
+    [[ $v2_generation == 0 ]] || fail "push --layout v1 made a v2 workspace (generation $v2_generation)"
+  fi
   out=$T/pulled-$RANDOM
   check "pull" "$CCFS" pull "$ws" "$out" --store "$store"
   check "pulled tree equals the source" diff -r "$src" "$out"
@@ -41,14 +51,22 @@ for store in "file://$T/store" "$(s3_store)"; do
   hook=$(cd "$src" && find plugins -name '*.sh' -print -quit)
   [[ $(stat -c %a "$out/$hook") == 755 ]] || fail "$hook mode not 755"
 
-  # The stored tarball is a plain tar.gz: gzip -t, tar xzf, bsdtar.
-  fetch_tarball "$store" "$ws" "$T/tarball.tgz"
+  # The stored tarball (v1), or the export (v2: the whole tree, transcripts
+  # included), is a plain tar.gz: gzip -t, tar xzf, bsdtar.
+  expect=$T/expect-tar
+  if [[ $layout == v1 ]]; then
+    fetch_tarball "$store" "$ws" "$T/tarball.tgz"
+  else
+    check "export" "$CCFS" export "$ws" "$T/tarball.tgz" --store "$store"
+    expect=$src
+  fi
   check "gzip -t" gzip -t "$T/tarball.tgz"
   mkdir "$T/x-gnu-$$" "$T/x-bsd-$$"
   check "tar xzf" tar xzf "$T/tarball.tgz" -C "$T/x-gnu-$$"
-  check "tar xzf yields the tree minus transcripts" diff -r "$T/expect-tar" "$T/x-gnu-$$"
+  check "tar xzf yields the tree ($layout)" diff -r "$expect" "$T/x-gnu-$$"
   check "bsdtar -xzf" bsdtar -xzf "$T/tarball.tgz" -C "$T/x-bsd-$$"
-  check "bsdtar yields the same tree" diff -r "$T/expect-tar" "$T/x-bsd-$$"
+  check "bsdtar yields the same tree" diff -r "$expect" "$T/x-bsd-$$"
+
   rm -rf "$T/x-gnu-$$" "$T/x-bsd-$$" "$out"
 
   # One member through a ranged GET: a small fraction of the object is fetched.

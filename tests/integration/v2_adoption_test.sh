@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A workspace made by another tool (`tar czf`, no ccfs index) moves to layout
 # v2 on real RGW and a real FUSE mount:
-# - `mount --layout v2` adopts it: the tarball is read once (the mount's own
+# - a writable mount (no flag: layout v2 is the default) adopts it: the tarball is read once (the mount's own
 #   byte counters: at most its size plus a little), packed again, and
 #   committed as generation 1; the mount shows the same tree, with the
 #   transcripts' mtimes from the tarball;
@@ -41,9 +41,10 @@ WS=foreign-$$
 s3_put "$T/plain.tgz" "$WS/claude-home.tar.gz"
 
 mnt=$T/mnt
-do_mount "$WS" "$mnt" --layout v2 --hydrate lazy
+do_mount "$WS" "$mnt" --hydrate lazy
 base=$(status_field "$mnt" base_etag)
-[[ $base == v2:* ]] || fail "base after --layout v2 of a plain tar.gz is $base, not a v2 root"
+[[ $base == v2:* ]] || fail "base after a writable mount of a plain tar.gz is $base, not a v2 root"
+
 down=$(status_field "$mnt" store_stats.bytes_received)
 echo "adoption of a $tgz_bytes B plain tar.gz: $down B down before any read"
 ((down <= tgz_bytes + 65536)) || fail "adoption downloaded $down B of a $tgz_bytes B tarball"

@@ -23,7 +23,8 @@ ccfs() { timeout 300 "$CCFS" "$@"; }
 
 src=$T/src
 gen_workspace "$src" small "$seed"
-check "push" ccfs push "$src" "$WS" --store "$STORE" >/dev/null
+check "push" ccfs push "$src" "$WS" --store "$STORE" --layout v1 >/dev/null
+
 
 w=$T/w
 # This writer does not compact after its flushes, so that gc has work.
