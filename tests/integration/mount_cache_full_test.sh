@@ -156,8 +156,13 @@ _mounts+=("$mnt")
 timeout 120 "$CCFS" mount "$WS" "$mnt" --store "$STORE" --cache "$MOUNT_CACHE" --hydrate lazy ||
   fail "mount of the grown tree"
 mount_pid "$mnt" >"$mnt.pid"
-dd if=/dev/zero of="$mnt/filler" bs=1M count=100 conv=fsync status=none 2>/dev/null || true
+# The change first, fsync'd: with the kernel's writeback cache a write into a
+# full cache fails only when its pages are written back (fsync or close, and
+# the shell's `>` ignores close), so a change made after filling it may never
+# have reached the cache at all.
 echo "changed on a full cache" >"$mnt/changed.txt"
+check "fsync of the change" sync "$mnt/changed.txt"
+dd if=/dev/zero of="$mnt/filler" bs=1M count=100 conv=fsync status=none 2>/dev/null || true
 "$CCFS" flush "$mnt" >"$T/flush.out" 2>&1 && fail "a flush needing ~25 MiB succeeded with the cache full"
 grep -q "needs about [0-9]* MiB free" "$T/flush.out" ||
   fail "the failed flush does not say how much space it needs: $(cat "$T/flush.out")"
