@@ -93,9 +93,7 @@ TEST_F(PushLayoutTest, APushOntoV2UploadsOnlyWhatTranscriptsGained) {
   EXPECT_TRUE(s1.pack.empty());
 
   // s1 grows by one line, s2 stays: one new chunk of the line, s2 untouched.
-  {
-    std::ofstream(dir_ + "/src/projects/-home-u/s1.jsonl", std::ios::app) << "{\"t\":2}\n";
-  }
+  { std::ofstream(dir_ + "/src/projects/-home-u/s1.jsonl", std::ios::app) << "{\"t\":2}\n"; }
   PushOptions o = V2();
   o.if_match = first.tarball_etag;
   PushResult second;
@@ -119,12 +117,11 @@ TEST_F(PushLayoutTest, APushOntoV2UploadsOnlyWhatTranscriptsGained) {
   EXPECT_EQ(s1.chunks.size(), 1u);
   EXPECT_EQ(s1.size, 8u);
   std::string content;
-  ASSERT_TRUE(ReadWorkspaceFile(*store_, "ws", "projects/-home-u/s1.jsonl",
-                                [&](const char* d, size_t n) {
-                                  content.append(d, n);
-                                  return Status::OK();
-                                })
-                  .ok());
+  ASSERT_TRUE(
+      ReadWorkspaceFile(*store_, "ws", "projects/-home-u/s1.jsonl", [&](const char* d, size_t n) {
+        content.append(d, n);
+        return Status::OK();
+      }).ok());
   EXPECT_EQ(content, "{\"t\":9}\n");
 }
 
