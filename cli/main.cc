@@ -1,6 +1,7 @@
 // ccfs: Claude Code config directories on object storage.
 #include <spdlog/cfg/env.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <exception>
@@ -8,7 +9,24 @@
 
 #include "cli/commands.h"
 
+namespace {
+
+// A push or flush keeps one descriptor open per file it uploads (each
+// transcript's chunk is read from it at commit time), and a workspace can
+// hold thousands of transcripts: the default soft limit of 1024 made such a
+// push fail with EMFILE. ccfs polls (never select()), so the hard limit is
+// safe to use.
+void RaiseOpenFileLimit() {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max;
+  (void)::setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  RaiseOpenFileLimit();
   // Logs go to stderr; CCFS_LOG=debug (or SPDLOG_LEVEL) raises the level.
   spdlog::set_level(spdlog::level::warn);
   spdlog::cfg::load_env_levels();

@@ -127,4 +127,17 @@ for store in "file://$T/store" "$(s3_store)"; do
   ((rc2 != 0)) || fail "pull of a missing workspace succeeded"
   grep -q "not found" "$T/err2" || fail "missing workspace: unclear error: $(cat "$T/err2")"
 done
+
+# More transcripts than the soft limit on open files (a v2 push keeps one
+# descriptor per chunked file until its commit): ccfs raises the limit to
+# the hard one, and the tree comes back whole.
+many=$T/many
+mkdir -p "$many/projects/-p"
+for i in $(seq 400); do echo "{\"i\":$i}" >"$many/projects/-p/s$i.jsonl"; done
+(
+  ulimit -Sn 256
+  "$CCFS" push "$many" many --store "file://$T/store" >"$T/many.out" 2>&1
+) || fail "push of 400 transcripts under a soft limit of 256 open files: $(cat "$T/many.out")"
+check "pull of the 400 transcripts" "$CCFS" pull many "$T/many-pulled" --store "file://$T/store"
+check "400 transcripts round-trip" diff -r "$many" "$T/many-pulled"
 echo "PASS push_pull"
