@@ -87,16 +87,14 @@ Status PushV2(ObjectStore& store, const std::string& dir, const std::string& wor
     std::string path;
     ~Cleanup() { ::unlink(path.c_str()); }
   } cleanup{pack_path};
-  struct Chunked {
-    std::string rel;
-    struct stat st;
-  };
-  std::vector<Chunked> chunked;
+  std::vector<std::string> chunked;  // regular .jsonl files, tree-relative
   auto as_chunks = [&](const std::string& rel) {
-    if (!StoredAsChunks(rel)) return false;
-    Chunked c{rel, {}};
-    if (::lstat((dir + "/" + rel).c_str(), &c.st) != 0 || !S_ISREG(c.st.st_mode)) return false;
-    chunked.push_back(std::move(c));
+    struct stat st {};
+    if (!StoredAsChunks(rel) || ::lstat((dir + "/" + rel).c_str(), &st) != 0 ||
+        !S_ISREG(st.st_mode)) {
+      return false;
+    }
+    chunked.push_back(rel);
     return true;
   };
   TarIndex index;
@@ -124,25 +122,25 @@ Status PushV2(ObjectStore& store, const std::string& dir, const std::string& wor
     for (IndexEntry& e : seg.entries) stored.emplace(e.path, std::move(e));
   }
   std::vector<UniqueFd> open_files;
-  for (const Chunked& c : chunked) {
-    int fd = ::open((dir + "/" + c.rel).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return Status::FromErrno("push: open " + dir + "/" + c.rel, errno);
+  for (const std::string& rel : chunked) {
+    int fd = ::open((dir + "/" + rel).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return Status::FromErrno("push: open " + dir + "/" + rel, errno);
     open_files.emplace_back(fd);
     struct stat now {};
-    if (::fstat(fd, &now) != 0) return Status::FromErrno("push: stat " + c.rel, errno);
-    paths.insert(c.rel);
+    if (::fstat(fd, &now) != 0) return Status::FromErrno("push: stat " + rel, errno);
+    paths.insert(rel);
     TranscriptAppend a;
-    a.base.path = c.rel;
+    a.base.path = rel;
     a.base.type = EntryType::kFile;
     a.fd = fd;
     a.new_size = static_cast<uint64_t>(now.st_size);
     a.mtime_ns = static_cast<int64_t>(now.st_mtim.tv_sec) * 1000000000 + now.st_mtim.tv_nsec;
     a.mode = SanitizeMode(now.st_mode & 07777);
-    auto found = stored.find(c.rel);
+    auto found = stored.find(rel);
     bool prefix = false;
     if (found != stored.end()) {
       CCFS_RETURN_IF_ERROR(
-          StoredChunksArePrefix(fd, found->second, a.new_size, &prefix).Annotate("push: " + c.rel));
+          StoredChunksArePrefix(fd, found->second, a.new_size, &prefix).Annotate("push: " + rel));
     }
     if (prefix && found->second.size == a.new_size) {
       ++result->transcripts_unchanged;
@@ -156,7 +154,7 @@ Status PushV2(ObjectStore& store, const std::string& dir, const std::string& wor
       continue;
     }
     if (prefix) a.base = found->second;
-    if (IsTranscriptPath(c.rel)) {
+    if (IsTranscriptPath(rel)) {
       ++result->transcripts_uploaded;
       result->transcript_bytes += a.new_size - a.base.size;
     }
