@@ -12,6 +12,8 @@
 #include "fs/hydrate/block_stream.h"
 #include "fs/hydrate/remote_tree_v2.h"
 #include "store/base/parallel.h"
+#include "store/layout/root_store.h"
+#include "store/layout/tree_reader.h"
 #include "store/workspace/workspace_layout.h"
 
 namespace ccfs {
@@ -196,8 +198,15 @@ int Hydrator::FetchTail(const NodeInfo& n, uint64_t from) {
       }
       uint64_t got = 0;
       const int raw_fd = fd->get();
+      auto restart = [&]() -> Status {
+        got = 0;
+        if (::lseek(raw_fd, static_cast<off_t>(from), SEEK_SET) < 0) {
+          return Status::FromErrno("seek " + tmp, errno);
+        }
+        return Status::OK();
+      };
       CCFS_RETURN_IF_ERROR(
-          v2_reader_.Read(e, from, n.size - from, [&](const char* data, size_t len) {
+          ReadV2Bytes(n, e, from, n.size - from, restart, [&](const char* data, size_t len) {
             got += len;
             return WriteAll(raw_fd, data, len, tmp);
           }));
@@ -248,7 +257,11 @@ int Hydrator::Complete(const NodeInfo& n) {
       CCFS_RETURN_IF_ERROR(fd.status());
       const int raw_fd = (*fd)->get();
       uint64_t at = 0;
-      CCFS_RETURN_IF_ERROR(v2_reader_.Read(e, 0, upto, [&](const char* data, size_t len) {
+      auto restart = [&]() -> Status {
+        at = 0;  // pwrite by offset: the second read simply writes over the first
+        return Status::OK();
+      };
+      CCFS_RETURN_IF_ERROR(ReadV2Bytes(n, e, 0, upto, restart, [&](const char* data, size_t len) {
         if (at + len > upto) return Status::Corruption("more bytes than asked for");
         size_t done = 0;
         while (done < len) {
@@ -383,19 +396,29 @@ Status Hydrator::FetchV2(const NodeInfo& n, const std::string& tmp, bool* instal
     return Status::PreconditionFailed("file of version " + n.origin_etag + ", base is now " +
                                       version->etag);
   }
-  const IndexEntry& e = it->second;
+  IndexEntry e = it->second;
   if (e.type != EntryType::kFile || e.size != n.size) {
     return Status::Corruption("not a file of " + std::to_string(n.size) + " bytes in the index");
   }
   if (!e.pack.empty()) {
-    *installed = true;
-    return FetchV2PackMember(n, e);  // installs it (and its neighbours)
+    // Installs it (and its neighbours), unless gc moved it out of a pack.
+    IndexEntry moved;
+    Status s = FetchV2PackMemberOrMoved(n, e, &moved, installed);
+    if (*installed || !s.ok()) return s;
+    e = std::move(moved);
   }
   auto fd = CreateTemp(tmp);
   CCFS_RETURN_IF_ERROR(fd.status());
   uint64_t got = 0;
   const int raw_fd = fd->get();
-  CCFS_RETURN_IF_ERROR(v2_reader_.Read(e, 0, e.size, [&](const char* data, size_t len) {
+  auto restart = [&]() -> Status {
+    got = 0;
+    if (::ftruncate(raw_fd, 0) != 0 || ::lseek(raw_fd, 0, SEEK_SET) < 0) {
+      return Status::FromErrno("reset " + tmp, errno);
+    }
+    return Status::OK();
+  };
+  CCFS_RETURN_IF_ERROR(ReadV2Bytes(n, e, 0, e.size, restart, [&](const char* data, size_t len) {
     got += len;
     return WriteAll(raw_fd, data, len, tmp);
   }));
@@ -405,6 +428,65 @@ Status Hydrator::FetchV2(const NodeInfo& n, const std::string& tmp, bool* instal
                               ", the index says " + std::to_string(n.size));
   }
   return Status::OK();
+}
+
+Status Hydrator::MovedV2Entry(const NodeInfo& n, const IndexEntry& gone, const Status& why,
+                              IndexEntry* out) {
+  const std::string stale =
+      n.origin_path + " is no longer in the store as this mount's base named it (" +
+      why.ToString() + ": garbage-collected, the base being older than what the store keeps)";
+  CurrentRoot now;
+  CCFS_RETURN_IF_ERROR(
+      ReadRoot(*store_, workspace_, &now).Annotate(stale + "; re-reading the root"));
+  IndexEntry e;
+  Status s = LookupEntry(*store_, workspace_, now.root, n.origin_path, &e);
+  if (s.IsNotFound()) {
+    return Status::NotFound(stale + ", and generation " + std::to_string(now.root.generation) +
+                            " no longer has it: remount to see the current tree");
+  }
+  CCFS_RETURN_IF_ERROR(s.Annotate(stale + "; reading the current index"));
+  if (e.type != EntryType::kFile || e.size != gone.size || e.mtime_ns != gone.mtime_ns) {
+    return Status::NotFound(stale + ", and generation " + std::to_string(now.root.generation) +
+                            " has another version of it: remount to see the current tree");
+  }
+  if (EntryBytesTag(e) == EntryBytesTag(gone)) {
+    return Status::Corruption(stale + ", yet the current root still names those objects");
+  }
+  // A warning: the mount is on a root the store no longer keeps, so files
+  // changed since then will fail to read until a remount.
+  spdlog::warn("{}: its bytes moved (compaction, then gc); read from generation {}", n.origin_path,
+               now.root.generation);
+  ++stats_.moved_files;
+  *out = std::move(e);
+  return Status::OK();
+}
+
+Status Hydrator::ReadV2Bytes(const NodeInfo& n, const IndexEntry& e, uint64_t from, uint64_t length,
+                             const std::function<Status()>& restart, const ByteSink& sink) {
+  bool sink_failed = false;
+  Status s = v2_reader_.Read(e, from, length, [&](const char* data, size_t len) {
+    Status w = sink(data, len);
+    sink_failed = !w.ok();
+    return w;
+  });
+  if (!s.IsNotFound() || sink_failed) return s;
+  IndexEntry moved;
+  CCFS_RETURN_IF_ERROR(MovedV2Entry(n, e, s, &moved));
+  CCFS_RETURN_IF_ERROR(restart());
+  return v2_reader_.Read(moved, from, length, sink);
+}
+
+Status Hydrator::FetchV2PackMemberOrMoved(const NodeInfo& n, const IndexEntry& e, IndexEntry* moved,
+                                          bool* installed) {
+  *installed = true;
+  Status s = FetchV2PackMember(n, e);
+  if (!s.IsNotFound()) return s;
+  CCFS_RETURN_IF_ERROR(MovedV2Entry(n, e, s, moved));
+  if (moved->pack.empty()) {
+    *installed = false;  // now chunks (or empty): the caller reads them
+    return Status::OK();
+  }
+  return FetchV2PackMember(n, *moved);
 }
 
 Status Hydrator::PackVersion(const std::string& pack, std::shared_ptr<const TarballVersion>* out) {
@@ -512,13 +594,22 @@ Status Hydrator::StreamV2(const TarballVersion& base) {
   for (const auto& [pack, files] : by_pack) {
     if (cancel_) return Status::Unavailable("cancelled");
     std::shared_ptr<const TarballVersion> pv;
-    CCFS_RETURN_IF_ERROR(PackVersion(pack, &pv));
-    std::vector<MemberRef> todo;
-    for (const auto& [path, ino] : files) {
-      auto at = pv->by_path.find(path);
-      if (at != pv->by_path.end()) todo.push_back(MemberRef{at->second, ino});
+    Status s = PackVersion(pack, &pv);
+    if (s.ok()) {
+      std::vector<MemberRef> todo;
+      for (const auto& [path, ino] : files) {
+        auto at = pv->by_path.find(path);
+        if (at != pv->by_path.end()) todo.push_back(MemberRef{at->second, ino});
+      }
+      s = StreamRuns(*pv, PackKey(workspace_, pack), std::move(todo));
     }
-    CCFS_RETURN_IF_ERROR(StreamRuns(*pv, PackKey(workspace_, pack), std::move(todo)));
+    if (s.IsNotFound()) {
+      // gc took the pack (this base is older than the store keeps): file by
+      // file below, each read where the current root has it.
+      for (const auto& file : files) others.push_back(file.second);
+      continue;
+    }
+    CCFS_RETURN_IF_ERROR(s);
   }
   return ParallelFor(others.size(), 8, [&](size_t i) {
     if (cancel_) return Status::Unavailable("cancelled");

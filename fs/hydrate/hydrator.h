@@ -11,7 +11,10 @@
 //   the stream unless it is already writing that very file.
 // - A layout-v2 base (fs/hydrate/remote_tree_v2.h): a file's bytes come from
 //   its pack member or transcript chunks (store/layout/file_reader.h); the
-//   background pass fetches the remote files a few at a time.
+//   background pass fetches the remote files a few at a time. A 404 on a
+//   pack or chunk means gc removed what this mount's (old) root named: the
+//   root is read again and the file read from there if it is the same file,
+//   only moved (MovedV2Entry).
 // - DiscardRemote(ino): a remote file truncated to 0 becomes an empty local
 //   file without fetching anything.
 // Every state change out of "remote" goes through a per-inode claim, so an
@@ -21,6 +24,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,6 +50,7 @@ struct HydrationStats {
   std::atomic<uint64_t> failures{0};
   std::atomic<uint64_t> tail_files{0};       // fetched from their last page only
   std::atomic<uint64_t> completed_files{0};  // tail-only files made whole
+  std::atomic<uint64_t> moved_files{0};      // read from a newer root after a 404
   std::atomic<bool> stream_running{false};
   std::atomic<bool> stream_done{false};
 };
@@ -128,6 +133,23 @@ class Hydrator {
   // Fills [0, local_from) of a tail-only file in place from its origin, then
   // records it whole. `ino` is claimed.
   int Complete(const NodeInfo& node);
+  // The entry the store's current root has for the file `node` whose bytes,
+  // as `gone` names them, are no longer stored (`why`: the 404). It stands
+  // for the same bytes when it is a regular file of the same size and mtime
+  // (to the nanosecond): what compaction does when it moves a file's bytes.
+  // Anything else (the file deleted or rewritten since) is NotFound, saying
+  // that this mount's base is older than what the store keeps.
+  Status MovedV2Entry(const NodeInfo& node, const IndexEntry& gone, const Status& why,
+                      IndexEntry* out);
+  // Streams [from, from + length) of `node` through `entry` into `sink`. On
+  // a 404 from the store (not from the sink), calls `restart` to drop what
+  // the sink got, and reads again through MovedV2Entry's entry.
+  Status ReadV2Bytes(const NodeInfo& node, const IndexEntry& entry, uint64_t from, uint64_t length,
+                     const std::function<Status()>& restart, const ByteSink& sink);
+  // FetchV2PackMember, and on a 404 the same through MovedV2Entry's entry
+  // (*moved gets it when it is not a pack member, for the caller to read).
+  Status FetchV2PackMemberOrMoved(const NodeInfo& node, const IndexEntry& entry, IndexEntry* moved,
+                                  bool* installed);
   // A file of a layout-v2 base, through its entry: chunks into `tmp`, or a
   // pack member installed directly (*installed) with its block neighbours.
   Status FetchV2(const NodeInfo& node, const std::string& tmp, bool* installed);

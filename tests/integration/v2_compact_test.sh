@@ -11,7 +11,9 @@
 #   moved keeps its new bytes, with no conflict copy;
 # - a gc keeping only the newest generation (grace 0) deletes the objects
 #   compaction left behind, and the mount and a fresh pull still read the
-#   whole tree exactly.
+#   whole tree exactly; a cold read-only mount opened before the compaction,
+#   whose root's objects gc deleted, re-reads the root on the 404s and reads
+#   the files compaction only moved; the two changed since fail with EIO.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mount_lib.sh"
 require_s3
@@ -52,6 +54,12 @@ cat "$T/dry"
 grep -q "would rewrite 1 transcripts" "$T/dry" || fail "the dry run does not plan the transcript"
 grep -q "$tr: 21 chunks -> 1" "$T/dry" || fail "the dry run does not name $tr's 21 chunks"
 gen_before=$(ccfs log "$WS" --store "$STORE" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["generation"])')
+
+# A cold read-only mount on this root, read only after gc has taken the
+# objects its root names (below): the reader re-reads the root on the 404s.
+cp -a "$T/expect" "$T/expect-old"
+old=$T/old
+do_mount "$WS" "$old" --hydrate lazy --read-only
 
 # A cold mount reads everything while gc compacts and collects.
 r=$T/r
@@ -98,6 +106,24 @@ after=$(objects)
 echo "objects under $WS/v2/: $before before the second gc, $after after"
 ((after < before)) || fail "the second gc deleted nothing ($before -> $after)"
 check "the mount reads the tree exactly after gc" diff -r "$T/expect" "$r"
+# Its files only moved read exactly; the two changed since its root (the
+# transcript appended to, the todo rewritten) are gone in the version it
+# shows: EIO and a message to remount, never other bytes.
+while read -r f; do
+  case "$f" in
+    "./$tr" | ./todos/compact-1.json)
+      if out=$(cat "$old/$f" 2>&1 >/dev/null); then fail "$f changed since the old root, yet it read"; fi
+      [[ $out == *"Input/output error"* ]] || fail "$f: not EIO: $out"
+      ;;
+    *) cmp -s "$T/expect-old/$f" "$old/$f" || fail "the old mount reads $f wrong after gc" ;;
+  esac
+done <"$T/files"
+moved=$(grep -c "its bytes moved" "$old.cache/mount.log" || true)
+echo "files the old mount read from the current root after a 404: $moved"
+((moved > 0)) || fail "the old mount met no 404 (did gc delete what its root named?)"
+grep -q "remount to see the current tree" "$old.cache/mount.log" ||
+  fail "the old mount's log does not say why the changed files failed"
+check "umount the old mount" ccfs umount "$old"
 check "pull after gc" ccfs pull "$WS" "$T/pulled" --store "$STORE" >/dev/null
 check "the pulled tree is exact" diff -r "$T/expect" "$T/pulled"
 ccfs gc "$WS" --store "$STORE" --grace-hours 0 >"$T/gc3" || fail "gc 3"
