@@ -404,12 +404,14 @@ Status Mount::TakeInLateTranscripts(CurrentRoot* root, std::string* note) {
                              RootWriter{ConflictHostName(), static_cast<int64_t>(::getpid()), ""},
                              cache_.TmpDir(), root, &late);
   if (!s.ok()) {
-    // The v2 tree is whole without them: mount it, say so. The lease we now
-    // hold says we read v2, so the next mount would not look again: the
-    // warning in status is what is left to tell.
+    // The v2 tree is whole without them: mount it, say so, and have our
+    // lease say they are still to be taken in, so the next writable mount
+    // looks again (the v1 objects stay in the store: gc never touches them).
+    lease_->KeepOlderWriterPending();
     *note += "; WARNING: this workspace was last held writable by an older ccfs (" +
              lease_->older_writer() + "), and taking in what it wrote to v1 transcript " +
-             "objects failed (" + s.ToString() + "): those lines are not in this tree";
+             "objects failed (" + s.ToString() + "): those lines are not in this tree; " +
+             "the next writable mount tries again";
     spdlog::warn("mount {}{}", options_.workspace, *note);
     return Status::OK();
   }

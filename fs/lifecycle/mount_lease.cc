@@ -77,7 +77,11 @@ Result<std::unique_ptr<MountLease>> MountLease::Acquire(ObjectStore* store,
   }
   CCFS_RETURN_IF_ERROR(s);
   const std::optional<LeaseHolder>& before = m->lease_->replaced();
-  if (before.has_value() && !before->reads_layout_v2) m->older_writer_ = before->Describe();
+  if (before.has_value() && !before->pending_older_writer.empty()) {
+    m->older_writer_ = before->pending_older_writer;
+  } else if (before.has_value() && !before->reads_layout_v2) {
+    m->older_writer_ = before->Describe();
+  }
   return m;
 }
 
@@ -108,8 +112,19 @@ Status MountLease::Take(LeaseHolder* holder) {
   }
   old_keeper.reset();
   if (old_lease) old_lease->Abandon();  // lost: nothing of it to release
+  if (older_writer_pending_) {
+    Status s = lease_->SetPendingOlderWriter(older_writer_);
+    if (!s.ok()) spdlog::warn("lease on {}: {}", workspace_, s.ToString());
+  }
   spdlog::info("lease on {}: held (ttl {} s)", workspace_, ttl_seconds_);
   return Status::OK();
+}
+
+void MountLease::KeepOlderWriterPending() {
+  std::lock_guard<std::mutex> op(op_mu_);
+  older_writer_pending_ = true;
+  Status s = lease_->SetPendingOlderWriter(older_writer_);
+  if (!s.ok()) spdlog::warn("lease on {}: {}", workspace_, s.ToString());
 }
 
 Status MountLease::CheckBeforeFlush() {

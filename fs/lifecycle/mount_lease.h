@@ -53,7 +53,13 @@ class MountLease {
   // When the lease we took was last written by a ccfs that does not say it
   // reads layout v2 (store/workspace/lease.h): who that was, e.g.
   // "carol@old-box (pid 7) ...". Empty otherwise, and for a new lease.
+  // The same when the lease we took says that what such a writer left is
+  // still to be taken in (LeaseHolder::pending_older_writer).
   const std::string& older_writer() const { return older_writer_; }
+  // The take-in of what older_writer() left failed: our lease (and any we
+  // take again after a loss) says so, so the next writable mount looks
+  // again. Best effort: an error is logged, the next renewal retries.
+  void KeepOlderWriterPending();
 
   // {"held", "lost", "loss_reason", "holder", "ttl_seconds", "renewals",
   //  "reacquired", "released"}
@@ -79,6 +85,7 @@ class MountLease {
   std::string lost_reason_;              // the last loss, even after a re-acquire
   std::string holder_;                   // who we are, as the lease says (for status)
   std::string older_writer_;             // set once, by Acquire
+  bool older_writer_pending_ = false;    // GUARDED_BY(op_mu_)
   int reacquired_ = 0;
   bool released_ = false;
 };

@@ -68,6 +68,7 @@ std::string Serialize(const LeaseHolder& h) {
                       {"ttl_seconds", h.ttl_seconds},
                       {"released", h.released},
                       {"reads_layout_v2", true}};
+  if (!h.pending_older_writer.empty()) j["pending_older_writer"] = h.pending_older_writer;
   return j.dump() + "\n";
 }
 
@@ -88,6 +89,7 @@ LeaseHolder Parse(const std::string& text, int64_t fallback_ttl) {
     h.ttl_seconds = std::max<int64_t>(1, j.value("ttl_seconds", fallback_ttl));
     h.released = j.value("released", false);
     h.reads_layout_v2 = j.value("reads_layout_v2", false);
+    h.pending_older_writer = j.value("pending_older_writer", "");
   } catch (const std::exception&) {
     h = LeaseHolder();
     h.ttl_seconds = fallback_ttl;
@@ -292,6 +294,14 @@ Status Lease::Release() {
                                       " was no longer ours when releasing it (taken over)");
   }
   return s.Annotate("lease on " + st.workspace + ": release");
+}
+
+Status Lease::SetPendingOlderWriter(const std::string& who) {
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->self.pending_older_writer = who;
+  }
+  return Renew();
 }
 
 void Lease::Abandon() {

@@ -68,6 +68,11 @@ struct LeaseHolder {
   // objects that a v2 tree does not name: the next writable v2 mount knows
   // from this, without a LIST, whether it must look for them.
   bool reads_layout_v2 = false;
+  // Set (to who that older writer was) while what an older ccfs wrote to v1
+  // transcript objects is still to be taken in: the mount that found it
+  // could not, so the next writable mount must look again, as if this lease
+  // had been written by that older ccfs. Empty otherwise.
+  std::string pending_older_writer;
 
   // Filled when read from the store.
   std::string etag;
@@ -123,6 +128,10 @@ class Lease {
   // Replaces our lease with a released marker, If-Match our ETag. OK when
   // released or not held; PreconditionFailed when it was no longer ours.
   Status Release();
+  // Records LeaseHolder::pending_older_writer in our lease (written now by a
+  // renewal, and by every later renewal and the release). An error is the
+  // renewal's: the field is still written by the next one.
+  Status SetPendingOlderWriter(const std::string& who);
   // Forgets the lease without releasing it, so that it expires after its
   // ttl (what a crashed holder leaves behind; tests use it).
   void Abandon();

@@ -313,7 +313,7 @@ TEST_F(OlderWriterTest, TranscriptsItWroteAreTakenInOnceAndOnlyAfterItHeldTheLea
   EXPECT_EQ(Generation(), 2u);
 }
 
-TEST_F(OlderWriterTest, AFailedLookAtItsTranscriptsStillMountsAndSaysSo) {
+TEST_F(OlderWriterTest, AFailedLookAtItsTranscriptsStillMountsSaysSoAndTheNextMountLooksAgain) {
   ASSERT_TRUE(Open("c0"));  // adopts: generation 1
   OlderCcfsPuts(kTranscript, std::string(kOriginal) + "{\"n\":\"old\"}\n");
   OlderCcfsHeldTheLease();
@@ -329,6 +329,27 @@ TEST_F(OlderWriterTest, AFailedLookAtItsTranscriptsStillMountsAndSaysSo) {
   EXPECT_NE(prepared.find("injected: LIST refused"), std::string::npos) << prepared;
   EXPECT_EQ(ReadAll(*(*m)->filesystem(), kTranscript), kOriginal) << "the v2 tree, as it was";
   EXPECT_EQ(Generation(), 1u);
+  m->reset();  // releases the lease, which says the take-in is still to do
+  std::string lease;
+  ASSERT_TRUE(GetToString(*Store(), LeaseKey("ws"), {}, &lease).ok());
+  EXPECT_NE(lease.find("\"pending_older_writer\":\"carol@old-box"), std::string::npos) << lease;
+
+  // The next writable mount (no older ccfs since) looks again and takes
+  // the lines in; the one after it has nothing left to take.
+  {
+    auto next = OpenWithLease("c2");
+    ASSERT_TRUE(next);
+    const std::string prepared = Prepared(*next);
+    EXPECT_NE(prepared.find("took in 1 transcripts an older ccfs wrote"), std::string::npos)
+        << prepared;
+    EXPECT_EQ(ReadAll(*next->filesystem(), kTranscript),
+              std::string(kOriginal) + "{\"n\":\"old\"}\n");
+  }
+  EXPECT_EQ(Generation(), 2u);
+  auto after = OpenWithLease("c3");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(Prepared(*after).find("took in"), std::string::npos) << Prepared(*after);
+  EXPECT_EQ(Generation(), 2u);
 }
 
 TEST_F(OlderWriterTest, ATranscriptBothSidesWroteKeepsOursAndTheirsBesideIt) {
