@@ -142,9 +142,10 @@ void RegisterPull(CLI::App& app, CommandContext& ctx) {
     } else {
       std::cout << " (ETag " << r.tarball_etag << ")";
     }
-    std::cout << " into " << args->dir << ": " << r.tarball_entries << " tarball entries, "
-              << r.transcripts << " transcripts, " << HumanBytes(r.bytes_downloaded)
-              << " downloaded\n";
+    // v2 has no tarball: its other entries are files, directories, symlinks.
+    std::cout << " into " << args->dir << ": " << r.tarball_entries
+              << (r.generation != 0 ? " other entries, " : " tarball entries, ") << r.transcripts
+              << " transcripts, " << HumanBytes(r.bytes_downloaded) << " downloaded\n";
     if (!r.skipped.empty()) {
       std::cout << "  skipped " << r.skipped.size() << " unsafe or unsupported entries (listed "
                 << "above)\n";
