@@ -101,8 +101,12 @@ for rel, body in [(f"todos/{session}-agent-{session}.json", "[]"),
 PY
 TURN
 
+# The v1 figures first: exec would move a v1 workspace to v2 on the way in
+# (the default), so they keep it v1; after `ccfs upgrade` the default.
+layout=(--layout v1)
 ccfs_turn() { # CACHE: one `ccfs exec` turn through the proxy
-  AWS_ENDPOINT_URL=$proxy_url "$BENCH_CCFS" exec "$ws" --store "$BENCH_STORE" --cache "$1" -- \
+  AWS_ENDPOINT_URL=$proxy_url "$BENCH_CCFS" exec "$ws" --store "$BENCH_STORE" --cache "$1" \
+    "${layout[@]}" -- \
     bash -c 'bash "$0" "$CLAUDE_CONFIG_DIR"' "$tc/turn.sh" >/dev/null
 }
 
@@ -113,7 +117,7 @@ cold_and_stale() {
   reset_counts
   ccfs_turn "$1"
   cold=$(moved)
-  "$BENCH_CCFS" exec "$ws" --store "$BENCH_STORE" --cache "$2" -- \
+  "$BENCH_CCFS" exec "$ws" --store "$BENCH_STORE" --cache "$2" "${layout[@]}" -- \
     bash -c 'echo "# from another machine" >>"$CLAUDE_CONFIG_DIR/CLAUDE.md"' >/dev/null
   reset_counts
   ccfs_turn "$1"
@@ -138,6 +142,7 @@ record "$size" 1 turn_stale_pct "$(pct "$stale")" "$(pct "$seed")"
 
 # Layout v2: the same workspace, upgraded in place.
 "$BENCH_CCFS" upgrade "$ws" --store "$BENCH_STORE" >/dev/null
+layout=()
 cold_and_stale "$tc/cache-c" "$tc/cache-d"
 v2_cold=$cold v2_stale=$stale
 log "turn cost $size, layout v2: cold $v2_cold B, stale $v2_stale B"
