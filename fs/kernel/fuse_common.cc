@@ -29,7 +29,7 @@ void FillStatFromNode(const NodeInfo& n, uid_t uid, gid_t gid, struct stat* st) 
       st->st_mode = S_IFLNK | 0777;
       break;
   }
-  st->st_nlink = 1;  // "unknown" for directories, as on btrfs: find(1) does not optimise on it
+  st->st_nlink = n.nlink;
   st->st_uid = uid;
   st->st_gid = gid;
   st->st_size = static_cast<off_t>(n.size);

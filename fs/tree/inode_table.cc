@@ -46,6 +46,25 @@ InodeTable::Node* InodeTable::Find(uint64_t ino) {
   return it == nodes_.end() ? nullptr : &it->second;
 }
 
+void InodeTable::Export(const Node& n, NodeInfo* out) {
+  *out = n;
+  if (n.unlinked) {
+    out->nlink = 0;
+  } else if (n.type == NodeType::kDir) {
+    // "." and the name in its parent, plus each subdirectory's "..". Counted
+    // when asked (only directories pay, once per child) rather than kept up
+    // to date by every mkdir, rmdir, rename and merge.
+    uint32_t subdirs = 0;
+    for (const auto& [name, ino] : n.children) {
+      auto it = nodes_.find(ino);
+      if (it != nodes_.end() && it->second.type == NodeType::kDir) ++subdirs;
+    }
+    out->nlink = 2 + subdirs;
+  } else {
+    out->nlink = 1;
+  }
+}
+
 InodeTable::Node* InodeTable::Child(Node* dir, const std::string& name) {
   auto it = dir->children.find(name);
   return it == dir->children.end() ? nullptr : Find(it->second);
@@ -97,7 +116,7 @@ int InodeTable::Lookup(uint64_t parent, const std::string& name, bool count_look
   Node* n = Child(dir, name);
   if (n == nullptr) return ENOENT;
   if (count_lookup) ++n->nlookup;
-  *out = *n;
+  Export(*n, out);
   return 0;
 }
 
@@ -124,7 +143,7 @@ int InodeTable::Get(uint64_t ino, NodeInfo* out) {
   std::lock_guard<std::mutex> lock(mu_);
   Node* n = Find(ino);
   if (n == nullptr) return ENOENT;
-  *out = *n;
+  Export(*n, out);
   return 0;
 }
 
@@ -171,7 +190,7 @@ int InodeTable::Create(uint64_t parent, const std::string& name, NodeType type, 
   dir->mtime_ns = dir->ctime_ns = now_ns;
   auto [it, inserted] = nodes_.emplace(n.ino, std::move(n));
   (void)inserted;
-  *out = it->second;
+  Export(it->second, out);
   return 0;
 }
 
@@ -334,7 +353,7 @@ int InodeTable::SetAttr(uint64_t ino, const AttrChange& change, NodeInfo* out) {
   }
   static_cast<NodeInfo&>(*n) = after;
   n->size_unsaved = false;
-  *out = *n;
+  Export(*n, out);
   return 0;
 }
 
@@ -481,7 +500,7 @@ int InodeTable::GetSettled(uint64_t ino, NodeInfo* out) {
   Node* n = Find(ino);
   if (n == nullptr || n->unlinked) return ENOENT;
   if (n->rewrites_in_flight != 0) return EAGAIN;
-  *out = *n;
+  Export(*n, out);
   return 0;
 }
 
@@ -576,7 +595,7 @@ int InodeTable::Resolve(const std::string& path, NodeInfo* out) {
     pos = slash + 1;
   }
   if (n == nullptr) return ENOENT;
-  *out = *n;
+  Export(*n, out);
   return 0;
 }
 
@@ -660,7 +679,7 @@ int InodeTable::InsertRemote(const std::string& path, const NodeRecord& theirs, 
   }
   Find(n.parent)->children.emplace(name, n.ino);
   Node& added = nodes_.emplace(n.ino, std::move(n)).first->second;
-  *out = added;
+  Export(added, out);
   return 0;
 }
 

@@ -34,6 +34,10 @@ struct NodeInfo : NodeRecord {
   // size only grew, so a layout-v2 flush uploads just the new bytes. Not
   // persisted: after a restart a dirty file counts as changed from byte 0.
   uint64_t low_change = UINT64_MAX;
+  // Names the node has, as stat reports them (not persisted; set by the
+  // InodeTable on the way out): a directory 2 + its subdirectories, a file
+  // or symlink 1, and 0 once unlinked (open, nameless).
+  uint32_t nlink = 1;
 };
 
 struct DirEntryInfo {
@@ -186,6 +190,8 @@ class InodeTable {
   };
 
   Node* Find(uint64_t ino);
+  // *out = n, with NodeInfo::nlink counted.
+  void Export(const Node& n, NodeInfo* out);
   Node* Child(Node* dir, const std::string& name);
   // Best effort, for bookkeeping a crash may lose (hydrated, flushed): the
   // next mount finds the same state again from the store.

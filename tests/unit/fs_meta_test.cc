@@ -121,6 +121,37 @@ TEST_F(FsInodeTableTest, CreateLookupAndRemove) {
   EXPECT_EQ(table_->Lookup(kRootIno, "d", false, &n), ENOENT);
 }
 
+TEST_F(FsInodeTableTest, LinkCountsAreTwoPlusSubdirsOneAndZeroOnceUnlinked) {
+  auto nlink = [&](uint64_t ino) {
+    NodeInfo n;
+    EXPECT_EQ(table_->Get(ino, &n), 0);
+    return n.nlink;
+  };
+  EXPECT_EQ(nlink(kRootIno), 2u);
+  uint64_t d = Make(kRootIno, "d", NodeType::kDir);
+  uint64_t f = Make(d, "f");
+  Make(d, "s1", NodeType::kDir);
+  uint64_t s2 = Make(d, "s2", NodeType::kDir);
+  Make(d, "link", NodeType::kSymlink);
+  EXPECT_EQ(nlink(kRootIno), 3u);
+  EXPECT_EQ(nlink(d), 4u) << "2 + s1 + s2; files and symlinks do not count";
+  EXPECT_EQ(nlink(f), 1u);
+  EXPECT_EQ(nlink(s2), 2u);
+  NodeInfo n;
+  ASSERT_EQ(table_->Lookup(kRootIno, "d", false, &n), 0);
+  EXPECT_EQ(n.nlink, 4u) << "lookup counts too";
+
+  std::vector<uint64_t> dropped;
+  ASSERT_EQ(table_->Rename(d, "s2", kRootIno, "moved", 0, 2, &dropped), 0);
+  EXPECT_EQ(nlink(d), 3u);
+  EXPECT_EQ(nlink(kRootIno), 4u);
+  ASSERT_EQ(table_->Remove(d, "s1", true, 2, &dropped), 0);
+  EXPECT_EQ(nlink(d), 2u);
+  // Open (the kernel holds a reference) and unlinked: no name left.
+  ASSERT_EQ(table_->Remove(d, "f", false, 2, &dropped), 0);
+  EXPECT_EQ(nlink(f), 0u);
+}
+
 TEST_F(FsInodeTableTest, RenameReplacesNoreplaceAndExchange) {
   uint64_t a = Make(kRootIno, "a");
   uint64_t b = Make(kRootIno, "b");
