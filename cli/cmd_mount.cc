@@ -86,9 +86,6 @@ struct MountArgs {
   SyncFlags sync;
 };
 
-// True if `path` is a mountpoint in /proc/self/mountinfo.
-bool IsMounted(const std::string& path) { return !MountedFsType(path).empty(); }
-
 // The control socket of the mount at `mountpoint`, or exit code via *code.
 bool SocketFor(const std::string& what, const std::string& mountpoint, std::string* abs,
                std::string* socket, int* code) {
@@ -108,7 +105,12 @@ bool SocketFor(const std::string& what, const std::string& mountpoint, std::stri
 }
 
 int NoMountError(const std::string& what, const std::string& mp) {
-  if (IsMounted(mp)) {
+  const std::string fstype = MountedFsType(mp);
+  if (!fstype.empty() && fstype != "fuse.ccfs") {
+    // Someone else's mount (/proc, a disk): never suggest unmounting it.
+    std::cerr << "ccfs " << what << ": " << mp << " is not a ccfs mount (it is a " << fstype
+              << " mount); `ccfs status` lists what ccfs has mounted\n";
+  } else if (!fstype.empty()) {
     std::cerr << "ccfs " << what << ": " << mp
               << " is mounted but no ccfs process answers for it (crashed?); unmount it with "
                  "`fusermount3 -u "
@@ -443,6 +445,7 @@ void RegisterUmount(CLI::App& app, CommandContext& ctx) {
   auto timeout = std::make_shared<int>(0);
   CLI::App* cmd = app.add_subcommand(
       "umount", "Flush and unmount; the exit code says whether the flush succeeded (3: conflict)");
+  cmd->alias("unmount");  // what people type after `mount`
   cmd->add_option("mountpoint", *mountpoint, "The mount")->required();
   cmd->add_flag("--force", *force,
                 "On a conflict, overwrite the store's version with this mount's");

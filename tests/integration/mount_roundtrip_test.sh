@@ -4,7 +4,9 @@
 # locks, symlinks, chmod) made through the mount and, in parallel, to a local
 # copy; `ccfs umount` flushes; `ccfs pull` and a second mount both show the
 # copy exactly; the workspace (layout v2, the default) exports as a tar.gz
-# that extracts with tar to the copy; `fusermount3 -u` flushes too.
+# that extracts with tar to the copy; `fusermount3 -u` flushes too;
+# `ccfs unmount` is `ccfs umount`; `ccfs umount /proc` says it is not ours;
+# link counts are ext4's (2 + subdirectories; 0 for an open unlinked file).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mount_lib.sh"
 require_s3
@@ -51,6 +53,16 @@ edit "$mnt"
 check "mount equals the edited copy" diff -r "$T/expect" "$mnt"
 [[ $(readlink "$mnt/debug/latest") == ../CLAUDE.md ]] || fail "readlink debug/latest"
 readlink "$mnt/CLAUDE.md" >/dev/null 2>&1 && fail "readlink of a regular file succeeded"
+# Link counts as ext4 has them on the copy: a directory 2 + its subdirectories.
+links() { (cd "$1" && find . -printf '%p %n\n' | sort); }
+diff <(links "$T/expect") <(links "$mnt") >"$T/links.diff" ||
+  fail "link counts differ from the local copy's: $(head -5 "$T/links.diff")"
+# An open file that lost its name has none.
+exec 7<"$mnt/new-file.json"
+rm "$mnt/new-file.json"
+[[ $(stat -L -c %h /proc/self/fd/7) == 0 ]] || fail "an open unlinked file shows $(stat -L -c %h /proc/self/fd/7) links"
+exec 7<&-
+echo '{"created":true}' >"$mnt/new-file.json"
 
 # status: the base ETag, the dirty files, hydration; `ccfs status` lists it.
 [[ $(status_field "$mnt" dirty_files) -ge 7 ]] || fail "status shows $(status_field "$mnt" dirty_files) dirty files"
@@ -131,5 +143,14 @@ do_mount "$WS" "$ro" --read-only
 check "read-only mount equals the workspace" diff -r "$T/expect" "$ro"
 touch "$ro/nope" 2>"$T/ro.err" && fail "created a file on a read-only mount"
 grep -q "Read-only" "$T/ro.err" || fail "read-only error: $(cat "$T/ro.err")"
-check "umount read-only" timeout 60 "$CCFS" umount "$ro"
+check "unmount (the alias) of the read-only mount" timeout 60 "$CCFS" unmount "$ro"
+mountpoint -q "$ro" && fail "still mounted after ccfs unmount"
+
+# Someone else's mount is not a ccfs mount, and ccfs never suggests
+# unmounting it.
+"$CCFS" umount /proc >"$T/proc.out" 2>&1 && fail "ccfs umount /proc succeeded"
+grep -q "/proc is not a ccfs mount (it is a proc mount)" "$T/proc.out" ||
+  fail "ccfs umount /proc: $(cat "$T/proc.out")"
+grep -q fusermount3 "$T/proc.out" && fail "ccfs umount /proc suggests fusermount3: $(cat "$T/proc.out")"
+mountpoint -q /proc || fail "/proc is gone"
 echo "PASS"
