@@ -32,6 +32,7 @@
 namespace ccfs {
 namespace {
 
+using fstest::AppendTo;
 using fstest::PutFile;
 using fstest::ReadAll;
 using fstest::Resolve;
@@ -105,14 +106,6 @@ class AppendTailTest : public ::testing::Test {
     return n;
   }
 
-  static int Append(Filesystem& fs, const std::string& path, const std::string& data) {
-    uint64_t ino = Resolve(fs, path);
-    if (ino == 0) return ENOENT;
-    NodeInfo n;
-    fs.GetAttr(ino, &n);
-    return fs.Write(ino, n.size, data.data(), data.size());
-  }
-
   static std::string ReadRange(Filesystem& fs, const std::string& path, uint64_t off, size_t len) {
     std::string out;
     int err = fs.Read(Resolve(fs, path), off, len, &out);
@@ -134,7 +127,7 @@ TEST_F(AppendTailTest, ColdAppendFetchesTheLastPageAndFlushesTheNewBytes) {
   const std::string line = "{\"type\":\"user\",\"appended\":1}\n";
 
   const uint64_t before = Received(faults);
-  ASSERT_EQ(Append(fs, kTranscript, line), 0);
+  ASSERT_EQ(AppendTo(fs, kTranscript, line), 0);
   const uint64_t fetched = Received(faults) - before;
   EXPECT_EQ(fetched, original_.size() - page) << "an append downloaded more than its last page";
   EXPECT_EQ(m->hydrator()->stats().tail_files.load(), 1u);
@@ -214,7 +207,7 @@ TEST_F(AppendTailTest, RestartBetweenAppendAndFlushKeepsEverything) {
   {
     auto m = Open("c1");
     ASSERT_TRUE(m);
-    ASSERT_EQ(Append(*m->filesystem(), kTranscript, line1), 0);
+    ASSERT_EQ(AppendTo(*m->filesystem(), kTranscript, line1), 0);
     EXPECT_EQ(Node(*m, kTranscript).local_from, page);
     // Gone without a flush or an fsync, as in a crash.
   }
@@ -229,7 +222,7 @@ TEST_F(AppendTailTest, RestartBetweenAppendAndFlushKeepsEverything) {
     EXPECT_EQ(n.size, original_.size() + line1.size());
     EXPECT_EQ(n.state, ContentState::kDirty);
     EXPECT_EQ(ReadRange(fs, kTranscript, page, 1 << 20), original_.substr(page) + line1);
-    ASSERT_EQ(Append(fs, kTranscript, line2), 0);
+    ASSERT_EQ(AppendTo(fs, kTranscript, line2), 0);
     FlushReport r;
     Status s = m->Flush(FlushOptions{}, &r);
     ASSERT_TRUE(s.ok()) << s.ToString();
@@ -259,7 +252,7 @@ TEST_F(AppendTailTest, WriteBelowTheWatermarkCompletesFirst) {
   ASSERT_TRUE(m);
   Filesystem& fs = *m->filesystem();
   const std::string line = "{\"type\":\"user\",\"appended\":1}\n";
-  ASSERT_EQ(Append(fs, kTranscript, line), 0);
+  ASSERT_EQ(AppendTo(fs, kTranscript, line), 0);
   ASSERT_NE(Node(*m, kTranscript).local_from, 0u);
   ASSERT_EQ(fs.Write(Resolve(fs, kTranscript), 10, "XYZ", 3), 0);
   EXPECT_EQ(Node(*m, kTranscript).local_from, 0u);
@@ -280,7 +273,7 @@ TEST_F(AppendTailTest, TruncatesCompleteFirst) {
   Filesystem& fs = *m->filesystem();
   const std::string line = "{\"type\":\"user\",\"appended\":1}\n";
   const uint64_t ino = Resolve(fs, kTranscript);
-  ASSERT_EQ(Append(fs, kTranscript, line), 0);
+  ASSERT_EQ(AppendTo(fs, kTranscript, line), 0);
   SetAttrRequest r;
   r.set_size = true;
   r.size = 100;
@@ -293,13 +286,13 @@ TEST_F(AppendTailTest, TruncatesCompleteFirst) {
   auto m2 = Open("c3");
   ASSERT_TRUE(m2);
   Filesystem& f2 = *m2->filesystem();
-  ASSERT_EQ(Append(f2, kTranscript, line), 0);
+  ASSERT_EQ(AppendTo(f2, kTranscript, line), 0);
   ASSERT_NE(Node(*m2, kTranscript).local_from, 0u);
   r.size = 0;
   ASSERT_EQ(f2.SetAttr(Resolve(f2, kTranscript), r, &out), 0);
   EXPECT_EQ(out.local_from, 0u);
   EXPECT_EQ(out.size, 0u);
-  ASSERT_EQ(Append(f2, kTranscript, "fresh\n"), 0);
+  ASSERT_EQ(AppendTo(f2, kTranscript, "fresh\n"), 0);
   EXPECT_EQ(ReadAll(f2, kTranscript), "fresh\n");
   FlushReport fr;
   Status s = m2->Flush(FlushOptions{}, &fr);
@@ -312,7 +305,7 @@ TEST_F(AppendTailTest, TruncatesCompleteFirst) {
 TEST_F(AppendTailTest, SettledCopyNeverTakesTheHolesForContent) {
   auto m = Open("c1");
   ASSERT_TRUE(m);
-  ASSERT_EQ(Append(*m->filesystem(), kTranscript, "x\n"), 0);
+  ASSERT_EQ(AppendTo(*m->filesystem(), kTranscript, "x\n"), 0);
   NodeInfo n = Node(*m, kTranscript);
   ASSERT_NE(n.local_from, 0u);
   SettledCopy copy;
@@ -329,9 +322,9 @@ TEST_F(AppendTailTest, MergeWithAConflictingRemoteAppendKeepsBoth) {
   auto b = Open("cb");
   ASSERT_TRUE(a && b);
   const std::string la = "{\"from\":\"a\"}\n", lb = "{\"from\":\"b\"}\n";
-  ASSERT_EQ(Append(*a->filesystem(), kTranscript, la), 0);
+  ASSERT_EQ(AppendTo(*a->filesystem(), kTranscript, la), 0);
   ASSERT_NE(Node(*a, kTranscript).local_from, 0u);
-  ASSERT_EQ(Append(*b->filesystem(), kTranscript, lb), 0);
+  ASSERT_EQ(AppendTo(*b->filesystem(), kTranscript, lb), 0);
   FlushReport rb;
   ASSERT_TRUE(b->Flush(FlushOptions{}, &rb).ok());
   FlushReport ra;
@@ -375,7 +368,7 @@ TEST_F(AppendTailTest, OldCacheWithoutTheColumnOpensWhole) {
   EXPECT_EQ(ReadAll(*m->filesystem(), "new.txt"), "local");
   EXPECT_EQ(Node(*m, "new.txt").local_from, 0u);
   // And the column is back for the next tail.
-  ASSERT_EQ(Append(*m->filesystem(), kTranscript, "y\n"), 0);
+  ASSERT_EQ(AppendTo(*m->filesystem(), kTranscript, "y\n"), 0);
   EXPECT_NE(Node(*m, kTranscript).local_from, 0u);
 }
 
@@ -389,7 +382,7 @@ TEST_F(AppendTailTest, V1BaseStillHydratesWhole) {
   o.workspace = "v1ws";
   auto m = fstest::PrepareFileMount(o);
   ASSERT_TRUE(m);
-  ASSERT_EQ(Append(*m->filesystem(), kTranscript, "z\n"), 0);
+  ASSERT_EQ(AppendTo(*m->filesystem(), kTranscript, "z\n"), 0);
   EXPECT_EQ(m->hydrator()->stats().tail_files.load(), 0u);
   EXPECT_EQ(Node(*m, kTranscript).local_from, 0u);
   EXPECT_EQ(ReadAll(*m->filesystem(), kTranscript), original_ + "z\n");

@@ -16,6 +16,7 @@
 namespace ccfs {
 namespace {
 
+using fstest::AppendTo;
 using fstest::PutFile;
 using fstest::ReadAll;
 using fstest::Resolve;
@@ -46,14 +47,6 @@ class FlushMergeTest : public ::testing::Test {
     return fstest::PrepareFileMount(fstest::FileMountOptions(dir_, cache));
   }
 
-  static int Append(Filesystem& fs, const std::string& path, const std::string& data) {
-    uint64_t ino = Resolve(fs, path);
-    if (ino == 0) return ENOENT;
-    NodeInfo n;
-    fs.GetAttr(ino, &n);
-    return fs.Write(ino, n.size, data.data(), data.size());
-  }
-
   static bool Merged(const FlushReport& r, const std::string& path, bool from_remote) {
     for (const auto& m : r.merged) {
       if (m.path == path && m.from_remote == from_remote) return true;
@@ -78,7 +71,7 @@ TEST_F(FlushMergeTest, DisjointChangesBothLand) {
 
   Filesystem& fb = *b->filesystem();
   ASSERT_EQ(PutFile(fb, "CLAUDE.md", "# memory of b\n"), 0);
-  ASSERT_EQ(Append(fb, kTranscript, "{\"b\":1}\n"), 0);
+  ASSERT_EQ(AppendTo(fb, kTranscript, "{\"b\":1}\n"), 0);
   ASSERT_EQ(PutFile(fb, "projects/-home-dev-x/s2.jsonl", "{\"new\":\"b\"}\n"), 0);
   FlushReport rb;
   Status s = b->Flush(FlushOptions{}, &rb);
@@ -145,7 +138,7 @@ TEST_F(FlushMergeTest, SameBytesOnBothSidesAreNoConflict) {
   ASSERT_TRUE(a && b);
   for (Mount* m : {a.get(), b.get()}) {
     ASSERT_EQ(PutFile(*m->filesystem(), "settings.json", "same\n"), 0);
-    ASSERT_EQ(Append(*m->filesystem(), kTranscript, "{\"same\":1}\n"), 0);
+    ASSERT_EQ(AppendTo(*m->filesystem(), kTranscript, "{\"same\":1}\n"), 0);
   }
   FlushReport r;
   for (Mount* m : {a.get(), b.get()}) {
@@ -174,11 +167,11 @@ TEST_F(FlushMergeTest, TranscriptFastForwardsAndDivergedOnesConflict) {
   ASSERT_TRUE(a && b);
   // s1: theirs = base + x, ours = base + x + y (a fast-forward).
   // s2: theirs = base + p, ours = base + q (diverged).
-  ASSERT_EQ(Append(*a->filesystem(), kTranscript, "{\"x\":1}\n"), 0);
-  ASSERT_EQ(Append(*a->filesystem(), t2, "{\"p\":1}\n"), 0);
+  ASSERT_EQ(AppendTo(*a->filesystem(), kTranscript, "{\"x\":1}\n"), 0);
+  ASSERT_EQ(AppendTo(*a->filesystem(), t2, "{\"p\":1}\n"), 0);
   Filesystem& fb = *b->filesystem();
-  ASSERT_EQ(Append(fb, kTranscript, "{\"x\":1}\n{\"y\":2}\n"), 0);
-  ASSERT_EQ(Append(fb, t2, "{\"q\":1}\n"), 0);
+  ASSERT_EQ(AppendTo(fb, kTranscript, "{\"x\":1}\n{\"y\":2}\n"), 0);
+  ASSERT_EQ(AppendTo(fb, t2, "{\"q\":1}\n"), 0);
   FlushReport r;
   ASSERT_TRUE(a->Flush(FlushOptions{}, &r).ok());
   Status s = b->Flush(FlushOptions{}, &r);

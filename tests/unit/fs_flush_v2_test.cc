@@ -26,6 +26,7 @@
 namespace ccfs {
 namespace {
 
+using fstest::AppendTo;
 using fstest::PutFile;
 using fstest::ReadAll;
 using fstest::Resolve;
@@ -95,14 +96,6 @@ class FlushV2Test : public ::testing::Test {
     return root.root.generation;
   }
 
-  static int Append(Filesystem& fs, const std::string& path, const std::string& data) {
-    uint64_t ino = Resolve(fs, path);
-    if (ino == 0) return ENOENT;
-    NodeInfo n;
-    fs.GetAttr(ino, &n);
-    return fs.Write(ino, n.size, data.data(), data.size());
-  }
-
   TempDir dir_;
 };
 
@@ -138,7 +131,7 @@ TEST_F(FlushV2Test, FaultAtEveryCommitStepLeavesOldOrNewGeneration) {
     const std::string file = "step-" + std::to_string(round) + ".txt";
     ASSERT_EQ(PutFile(fs, file, step.name), 0);
     ASSERT_EQ(PutFile(fs, "settings.json", "{\"round\": " + std::to_string(round) + "}\n"), 0);
-    ASSERT_EQ(Append(fs, kTranscript, "{\"n\":" + std::to_string(round) + "}\n"), 0);
+    ASSERT_EQ(AppendTo(fs, kTranscript, "{\"n\":" + std::to_string(round) + "}\n"), 0);
     faults->Inject(FaultRule{StoreOp::kPut, 1,
                              Status::IOError("injected: " + std::string(step.name)), step.prefix,
                              step.lost_answer});
@@ -178,7 +171,7 @@ TEST_F(FlushV2Test, AppendsGoUpAsChunksOfTheNewBytes) {
   Filesystem& fs = *m->filesystem();
   // The adopted transcript is one raw chunk; an append adds one chunk.
   const std::string line(450, 'x');
-  ASSERT_EQ(Append(fs, kTranscript, line + "\n"), 0);
+  ASSERT_EQ(AppendTo(fs, kTranscript, line + "\n"), 0);
   FlushReport r;
   ASSERT_TRUE(m->Flush(FlushOptions{}, &r).ok());
   EXPECT_EQ(r.transcripts_uploaded, 1u);
@@ -213,7 +206,7 @@ TEST_F(FlushV2Test, UnflushedV1ChangesResumeOntoTheAdoptedWorkspace) {
     Filesystem& fs = *old->filesystem();
     ASSERT_EQ(PutFile(fs, "from-v1-cache.txt", "kept"), 0);
     ASSERT_EQ(PutFile(fs, "settings.json", "{\"v1\": true}\n"), 0);
-    ASSERT_EQ(Append(fs, kTranscript, "{\"n\":\"v1\"}\n"), 0);
+    ASSERT_EQ(AppendTo(fs, kTranscript, "{\"n\":\"v1\"}\n"), 0);
   }
   {
     // Meanwhile the workspace moves to v2 and another machine commits.
@@ -356,7 +349,7 @@ TEST_F(OlderWriterTest, ATranscriptBothSidesWroteKeepsOursAndTheirsBesideIt) {
   {
     auto m = Open("c0");
     ASSERT_TRUE(m);
-    ASSERT_EQ(Append(*m->filesystem(), kTranscript, "{\"n\":\"v2\"}\n"), 0);
+    ASSERT_EQ(AppendTo(*m->filesystem(), kTranscript, "{\"n\":\"v2\"}\n"), 0);
     FlushReport r;
     ASSERT_TRUE(m->Flush(FlushOptions{}, &r).ok());
   }

@@ -29,6 +29,7 @@
 namespace ccfs {
 namespace {
 
+using fstest::AppendTo;
 using fstest::ReadAll;
 using fstest::Resolve;
 using fstest::TempDir;
@@ -79,7 +80,7 @@ class GcMovedTest : public ::testing::Test {
     }
     for (int turn = 0; turn < 17; ++turn) {
       const std::string more = Lines(200 + turn * 5, 5);
-      ASSERT_EQ(Append(fs, kTranscript, more), 0);
+      ASSERT_EQ(AppendTo(fs, kTranscript, more), 0);
       transcript_ += more;
       ASSERT_NO_FATAL_FAILURE(Flush(*writer_));
     }
@@ -111,14 +112,6 @@ class GcMovedTest : public ::testing::Test {
     NodeInfo out;
     if (int err = fs.SetAttr(ino, req, &out); err != 0) return err;
     return fs.Write(ino, 0, data.data(), data.size());
-  }
-
-  static int Append(Filesystem& fs, const std::string& path, const std::string& data) {
-    uint64_t ino = Resolve(fs, path);
-    if (ino == 0) return ENOENT;
-    NodeInfo n;
-    fs.GetAttr(ino, &n);
-    return fs.Write(ino, n.size, data.data(), data.size());
   }
 
   // Compaction, then gc keeping only the newest root, with no grace: every
@@ -168,7 +161,7 @@ TEST_F(GcMovedTest, ATailOnlyTranscriptCompletesFromTheCurrentRoot) {
   ASSERT_TRUE(reader);
   Filesystem& fs = *reader->filesystem();
   const std::string more = Lines(5000, 3);
-  ASSERT_EQ(Append(fs, kTranscript, more), 0);  // fetches the last page only
+  ASSERT_EQ(AppendTo(fs, kTranscript, more), 0);  // fetches the last page only
   ASSERT_EQ(reader->hydrator()->stats().tail_files.load(), 1u);
   ASSERT_NO_FATAL_FAILURE(CompactAndCollect());
 

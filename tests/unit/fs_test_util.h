@@ -91,6 +91,15 @@ inline std::string ReadAll(Filesystem& fs, const std::string& path) {
   return out;
 }
 
+// Writes `data` at the end of the file at `path` (0, or the errno).
+inline int AppendTo(Filesystem& fs, const std::string& path, const std::string& data) {
+  uint64_t ino = Resolve(fs, path);
+  if (ino == 0) return ENOENT;
+  NodeInfo n;
+  fs.GetAttr(ino, &n);
+  return fs.Write(ino, n.size, data.data(), data.size());
+}
+
 // Creates (or truncates) a file at path (parents must exist) with content.
 inline int PutFile(Filesystem& fs, const std::string& path, const std::string& content) {
   size_t slash = path.rfind('/');
