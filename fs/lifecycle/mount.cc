@@ -605,6 +605,21 @@ void Mount::FixUpContent(std::vector<NodeRecord>* nodes) {
         n.size = t->second.size;
       }
       changed = true;
+    } else if (n.state == ContentState::kCached && n.local_from == 0 &&
+               n.origin_kind != OriginKind::kNone && static_cast<uint64_t>(st.st_size) < n.size) {
+      // A file whose bytes were the store's, now shorter: what a power loss
+      // leaves of a content file written but not yet synced (a hydrated
+      // one). No unrecorded change makes a cached file shorter: a truncate
+      // is recorded before it is answered, and a write that reached the
+      // content file but not meta.db only lengthens it or keeps its size.
+      // Taking it as a change would upload the stump over the store's
+      // copy: it is fetched again instead.
+      spdlog::warn(
+          "content of {} (inode {}) is {} bytes, shorter than the {} it had from the store "
+          "(a power loss before it was synced?); it will be fetched again",
+          n.name, n.ino, st.st_size, n.size);
+      n.state = ContentState::kRemote;
+      changed = true;
     } else if (static_cast<uint64_t>(st.st_size) != n.size) {
       n.size = static_cast<uint64_t>(st.st_size);
       if (n.state == ContentState::kCached) n.state = ContentState::kDirty;

@@ -4,6 +4,7 @@
 // fresh cache, conflicts keep local state, crashes resume.
 #include <gtest/gtest.h>
 #include <linux/fs.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <thread>
@@ -299,6 +300,29 @@ TEST_F(FsMountTest, UnflushedWritesSurviveACrash) {
   ASSERT_TRUE(Flush(*m).ok());
   auto fresh = Open("c2");
   EXPECT_EQ(ReadAll(*fresh->filesystem(), "notes.md"), "first second");
+}
+
+// A hydrated file is written to the cache without a sync: a power loss can
+// leave it short. It must be fetched again, never taken for a change and
+// uploaded over the store's copy.
+TEST_F(FsMountTest, ACachedFileCutShortByAPowerLossIsFetchedAgainNotUploaded) {
+  uint64_t ino = 0;
+  {
+    auto m = Open("c1");
+    ASSERT_NE(m, nullptr);
+    EXPECT_EQ(ReadAll(*m->filesystem(), "CLAUDE.md"), "# memory\n");
+    ino = Resolve(*m->filesystem(), "CLAUDE.md");
+  }
+  ASSERT_EQ(::truncate((dir_ / "c1/content/" + std::to_string(ino)).c_str(), 3), 0);
+  auto m = Open("c1");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(ReadAll(*m->filesystem(), "CLAUDE.md"), "# memory\n");
+  ASSERT_EQ(PutFile(*m->filesystem(), "new.md", "x"), 0);  // something to flush
+  ASSERT_TRUE(Flush(*m).ok());
+  auto fresh = Open("c2");
+  ASSERT_NE(fresh, nullptr);
+  EXPECT_EQ(ReadAll(*fresh->filesystem(), "CLAUDE.md"), "# memory\n");
+  EXPECT_EQ(ReadAll(*fresh->filesystem(), "new.md"), "x");
 }
 
 TEST_F(FsMountTest, ForeignTarballMountsAndFlushesAsSeekable) {
