@@ -33,9 +33,10 @@ Status InodeTable::Load(const std::vector<NodeRecord>& records) {
     if (parent == nullptr || parent->type != NodeType::kDir || n.name.empty()) {
       return Status::Corruption("inode " + std::to_string(ino) + " has no valid parent");
     }
-    if (!parent->children.emplace(n.name, ino).second) {
+    if (parent->children.count(n.name) != 0) {
       return Status::Corruption("duplicate name " + n.name + " in inode table");
     }
+    AttachChild(parent, n.name, n);
   }
   root->nlookup = 1;  // the kernel's reference, never forgotten
   return Status::OK();
@@ -51,15 +52,8 @@ void InodeTable::Export(const Node& n, NodeInfo* out) {
   if (n.unlinked) {
     out->nlink = 0;
   } else if (n.type == NodeType::kDir) {
-    // "." and the name in its parent, plus each subdirectory's "..". Counted
-    // when asked (only directories pay, once per child) rather than kept up
-    // to date by every mkdir, rmdir, rename and merge.
-    uint32_t subdirs = 0;
-    for (const auto& [name, ino] : n.children) {
-      auto it = nodes_.find(ino);
-      if (it != nodes_.end() && it->second.type == NodeType::kDir) ++subdirs;
-    }
-    out->nlink = 2 + subdirs;
+    // "." and the name in its parent, plus each subdirectory's "..".
+    out->nlink = 2 + n.subdirs;
   } else {
     out->nlink = 1;
   }
@@ -68,6 +62,21 @@ void InodeTable::Export(const Node& n, NodeInfo* out) {
 InodeTable::Node* InodeTable::Child(Node* dir, const std::string& name) {
   auto it = dir->children.find(name);
   return it == dir->children.end() ? nullptr : Find(it->second);
+}
+
+void InodeTable::AttachChild(Node* dir, const std::string& name, const Node& child) {
+  auto [it, inserted] = dir->children.insert_or_assign(name, child.ino);
+  (void)it;
+  (void)inserted;
+  if (child.type == NodeType::kDir) ++dir->subdirs;
+}
+
+void InodeTable::DetachChild(Node* dir, const std::string& name) {
+  auto it = dir->children.find(name);
+  if (it == dir->children.end()) return;
+  const Node* child = Find(it->second);
+  if (child != nullptr && child->type == NodeType::kDir && dir->subdirs > 0) --dir->subdirs;
+  dir->children.erase(it);
 }
 
 void InodeTable::Persist(const Node& n) {
@@ -186,7 +195,7 @@ int InodeTable::Create(uint64_t parent, const std::string& name, NodeType type, 
   NodeRecord dir_after = *dir;
   dir_after.mtime_ns = dir_after.ctime_ns = now_ns;
   if (int err = Commit({.puts = {n, dir_after}}); err != 0) return err;
-  dir->children.emplace(name, n.ino);
+  AttachChild(dir, name, n);
   dir->mtime_ns = dir->ctime_ns = now_ns;
   auto [it, inserted] = nodes_.emplace(n.ino, std::move(n));
   (void)inserted;
@@ -195,7 +204,7 @@ int InodeTable::Create(uint64_t parent, const std::string& name, NodeType type, 
 }
 
 void InodeTable::Unname(Node* victim, std::vector<uint64_t>* dropped) {
-  if (Node* dir = Find(victim->parent)) dir->children.erase(victim->name);
+  if (Node* dir = Find(victim->parent)) DetachChild(dir, victim->name);
   victim->unlinked = true;
   MaybeDrop(victim, dropped);
 }
@@ -256,8 +265,12 @@ int InodeTable::Rename(uint64_t parent, const std::string& name, uint64_t new_pa
     change.puts = {src_after, dst_after};
     AddDirsTouched(from_dir, to_dir, now_ns, &change);
     if (int err = Commit(std::move(change)); err != 0) return err;
-    from_dir->children[name] = dst->ino;
-    to_dir->children[new_name] = src->ino;
+    // Detach both names first: AttachChild counts what it adds, and each
+    // directory may gain or lose a subdirectory in the swap.
+    DetachChild(from_dir, name);
+    DetachChild(to_dir, new_name);
+    AttachChild(from_dir, name, *dst);
+    AttachChild(to_dir, new_name, *src);
     std::swap(src->parent, dst->parent);
     std::swap(src->name, dst->name);
     src->ctime_ns = dst->ctime_ns = now_ns;
@@ -287,8 +300,8 @@ int InodeTable::Rename(uint64_t parent, const std::string& name, uint64_t new_pa
   AddDirsTouched(from_dir, to_dir, now_ns, &change);
   if (int err = Commit(std::move(change)); err != 0) return err;
   if (dst != nullptr) Unname(dst, dropped);
-  from_dir->children.erase(name);
-  to_dir->children[new_name] = src->ino;
+  DetachChild(from_dir, name);
+  AttachChild(to_dir, new_name, *src);
   src->parent = new_parent;
   src->name = new_name;
   src->ctime_ns = now_ns;
@@ -674,10 +687,10 @@ int InodeTable::InsertRemote(const std::string& path, const NodeRecord& theirs, 
   change.puts.push_back(n);
   if (int err = Commit(std::move(change)); err != 0) return err;
   for (Node& d : new_dirs) {
-    Find(d.parent)->children.emplace(d.name, d.ino);
+    AttachChild(Find(d.parent), d.name, d);
     nodes_.emplace(d.ino, std::move(d));
   }
-  Find(n.parent)->children.emplace(name, n.ino);
+  AttachChild(Find(n.parent), name, n);
   Node& added = nodes_.emplace(n.ino, std::move(n)).first->second;
   Export(added, out);
   return 0;

@@ -150,6 +150,31 @@ TEST_F(FsInodeTableTest, LinkCountsAreTwoPlusSubdirsOneAndZeroOnceUnlinked) {
   // Open (the kernel holds a reference) and unlinked: no name left.
   ASSERT_EQ(table_->Remove(d, "f", false, 2, &dropped), 0);
   EXPECT_EQ(nlink(f), 0u);
+
+  // RENAME_EXCHANGE of a directory with a file across two directories moves
+  // a ".." from one to the other; replacing an empty directory drops its.
+  uint64_t e = Make(kRootIno, "e", NodeType::kDir);
+  Make(e, "file");
+  Make(d, "sub", NodeType::kDir);
+  ASSERT_EQ(nlink(d), 3u);
+  ASSERT_EQ(table_->Rename(d, "sub", e, "file", RENAME_EXCHANGE, 3, &dropped), 0);
+  EXPECT_EQ(nlink(d), 2u);
+  EXPECT_EQ(nlink(e), 3u);
+  Make(kRootIno, "empty", NodeType::kDir);
+  ASSERT_EQ(nlink(kRootIno), 6u) << "d, moved, e, empty";
+  ASSERT_EQ(table_->Rename(kRootIno, "moved", kRootIno, "empty", 0, 4, &dropped), 0);
+  EXPECT_EQ(nlink(kRootIno), 5u);
+
+  // A table loaded from meta.db counts the same.
+  std::vector<NodeRecord> records;
+  ASSERT_TRUE(db_->LoadNodes(&records).ok());
+  InodeTable reloaded(db_.get());
+  ASSERT_TRUE(reloaded.Load(records).ok());
+  NodeInfo r;
+  ASSERT_EQ(reloaded.Get(kRootIno, &r), 0);
+  EXPECT_EQ(r.nlink, 5u);
+  ASSERT_EQ(reloaded.Get(e, &r), 0);
+  EXPECT_EQ(r.nlink, 3u);
 }
 
 TEST_F(FsInodeTableTest, RenameReplacesNoreplaceAndExchange) {
