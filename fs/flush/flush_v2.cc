@@ -141,6 +141,9 @@ Status Flusher::FlushV2(const FlushOptions& options, Plan* plan, FlushReport* re
           input.entries.push_back(std::move(entry));
         }
         continue;
+      case NodeType::kFifo:
+      case NodeType::kSocket:
+        continue;  // never stored (Snapshot leaves them out)
       case NodeType::kFile:
         break;
     }

@@ -93,6 +93,9 @@ bool LocalDiffers(const Item* b, const SnapshotEntry* l, const std::string& base
       return false;
     case NodeType::kSymlink:
       return n.link_target != e.link_target;
+    case NodeType::kFifo:
+    case NodeType::kSocket:
+      return true;  // not what the store holds there
     case NodeType::kFile:
       return e.size != n.size || Seconds(n.mtime_ns) != e.mtime ||
              n.state == ContentState::kDirty || n.origin_kind != OriginKind::kTarball ||

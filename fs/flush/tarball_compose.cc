@@ -34,6 +34,9 @@ bool SameMember(const SnapshotEntry& s, const TarEntry& e, const TarballVersion&
       return e.type == EntryType::kDir;
     case NodeType::kSymlink:
       return e.type == EntryType::kSymlink && e.link_target == n.link_target;
+    case NodeType::kFifo:
+    case NodeType::kSocket:
+      return false;  // never stored
     case NodeType::kFile:
       return e.type == EntryType::kFile && e.size == n.size && n.state != ContentState::kDirty &&
              n.origin_kind == OriginKind::kTarball && n.origin_path == s.path &&

@@ -22,6 +22,9 @@ bool OnTarballSide(const SnapshotEntry& e) {
       return !e.node.implicit;
     case NodeType::kSymlink:
       return true;
+    case NodeType::kFifo:
+    case NodeType::kSocket:
+      return false;  // never stored (Snapshot leaves them out)
   }
   return true;
 }
@@ -45,6 +48,9 @@ bool SameAsBase(const std::vector<const SnapshotEntry*>& side, const TarballVers
       case NodeType::kSymlink:
         if (e->type != EntryType::kSymlink || e->link_target != n.link_target) return false;
         break;
+      case NodeType::kFifo:
+      case NodeType::kSocket:
+        return false;  // never on the tarball side (OnTarballSide)
       case NodeType::kFile:
         if (e->type != EntryType::kFile || e->size != n.size || Seconds(n.mtime_ns) != e->mtime ||
             n.state == ContentState::kDirty || n.origin_kind != OriginKind::kTarball ||
@@ -76,6 +82,9 @@ Status AddToTarball(SeekableTarWriter& writer, const SnapshotEntry& s, InodeTabl
       e.link_target = s.node.link_target;
       return writer.AddSymlink(e);
     }
+    case NodeType::kFifo:
+    case NodeType::kSocket:
+      return Status::OK();  // never stored (Snapshot leaves them out)
     case NodeType::kFile: {
       // The file may be written while the flush runs: pack a copy no write
       // tore, never the live bytes.

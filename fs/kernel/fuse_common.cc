@@ -28,15 +28,21 @@ void FillStatFromNode(const NodeInfo& n, uid_t uid, gid_t gid, struct stat* st) 
     case NodeType::kSymlink:
       st->st_mode = S_IFLNK | 0777;
       break;
+    case NodeType::kFifo:
+      st->st_mode = S_IFIFO | n.mode;
+      break;
+    case NodeType::kSocket:
+      st->st_mode = S_IFSOCK | n.mode;
+      break;
   }
   st->st_nlink = n.nlink;
-  st->st_uid = uid;
-  st->st_gid = gid;
+  st->st_uid = n.uid == kMountOwner ? uid : n.uid;
+  st->st_gid = n.gid == kMountOwner ? gid : n.gid;
   st->st_size = static_cast<off_t>(n.size);
   st->st_blksize = 4096;
   st->st_blocks = static_cast<blkcnt_t>((n.size + 511) / 512);
   st->st_mtim = NsToTimespec(n.mtime_ns);
-  st->st_atim = st->st_mtim;
+  st->st_atim = n.atime_ns != 0 ? NsToTimespec(n.atime_ns) : st->st_mtim;
   st->st_ctim = NsToTimespec(n.ctime_ns);
 }
 

@@ -19,7 +19,8 @@ namespace ccfs {
 
 struct timespec NsToTimespec(int64_t ns);
 
-// struct stat for a node as the kernel sees it (owner: the mounting user).
+// struct stat for a node as the kernel sees it (an owner of kMountOwner shows
+// as `uid`/`gid`, the mounting user).
 void FillStatFromNode(const NodeInfo& n, uid_t uid, gid_t gid, struct stat* st);
 
 // A lookup/readdirplus entry the kernel may trust for `timeout` seconds.

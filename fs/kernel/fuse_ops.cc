@@ -39,6 +39,11 @@ void FillEntry(fuse_req_t req, const NodeInfo& n, fuse_entry_param* e) {
   FillEntryFromNode(n, o.uid, o.gid, Ctx(req)->entry_timeout, e);
 }
 
+Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return Caller{.uid = ctx->uid, .gid = ctx->gid};
+}
+
 void ReplyEntry(fuse_req_t req, int err, const NodeInfo& n) {
   if (err != 0) {
     fuse_reply_err(req, err);
@@ -129,6 +134,12 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
       r.set_mtime = true;
       r.mtime_ns = static_cast<int64_t>(attr->st_mtim.tv_sec) * 1000000000 + attr->st_mtim.tv_nsec;
     }
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+      r.set_atime = r.atime_now = true;
+    } else if (to_set & FUSE_SET_ATTR_ATIME) {
+      r.set_atime = true;
+      r.atime_ns = static_cast<int64_t>(attr->st_atim.tv_sec) * 1000000000 + attr->st_atim.tv_nsec;
+    }
     if (to_set & FUSE_SET_ATTR_UID) {
       r.set_uid = true;
       r.uid = attr->st_uid;
@@ -163,12 +174,14 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
 
 void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
   Guard(req, "mknod", [&] {
-    if (!S_ISREG(mode)) {
-      fuse_reply_err(req, EPERM);  // devices, FIFOs and sockets cannot be stored
-      return;
-    }
     NodeInfo n;
-    int err = Fs(req)->CreateFile(parent, name, mode & 07777, &n);
+    int err = EPERM;  // device nodes: a synced config dir has no use for them
+    if (S_ISREG(mode)) {
+      err = Fs(req)->CreateFile(parent, name, mode & 07777, &n, CallerOf(req));
+    } else if (S_ISFIFO(mode) || S_ISSOCK(mode)) {
+      err = Fs(req)->MakeSpecial(parent, name, S_ISFIFO(mode) ? NodeType::kFifo : NodeType::kSocket,
+                                 mode & 07777, &n, CallerOf(req));
+    }
     ReplyEntry(req, err, n);
   });
 }
@@ -176,7 +189,7 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
 void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   Guard(req, "mkdir", [&] {
     NodeInfo n;
-    int err = Fs(req)->MakeDir(parent, name, mode & 07777, &n);
+    int err = Fs(req)->MakeDir(parent, name, mode & 07777, &n, CallerOf(req));
     ReplyEntry(req, err, n);
   });
 }
@@ -184,7 +197,7 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
   Guard(req, "symlink", [&] {
     NodeInfo n;
-    int err = Fs(req)->MakeSymlink(parent, name, link, &n);
+    int err = Fs(req)->MakeSymlink(parent, name, link, &n, CallerOf(req));
     ReplyEntry(req, err, n);
   });
 }
@@ -376,7 +389,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
               fuse_file_info* fi) {
   Guard(req, "create", [&] {
     NodeInfo n;
-    int err = Fs(req)->CreateFile(parent, name, mode & 07777, &n);
+    int err = Fs(req)->CreateFile(parent, name, mode & 07777, &n, CallerOf(req));
     if (err != 0) {
       fuse_reply_err(req, err);
       return;

@@ -36,12 +36,21 @@ int Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req, NodeInfo* out) 
   if (options_.read_only) return EROFS;
   NodeInfo cur;
   if (int err = table_->Get(ino, &cur); err != 0) return err;
-  // Ownership is the mounting user's; only no-op chowns are accepted.
-  if ((req.set_uid && req.uid != options_.uid) || (req.set_gid && req.gid != options_.gid)) {
-    return EPERM;
-  }
   InodeTable::AttrChange change;
   change.ctime_ns = NowNs();
+  // Owners: the kernel has checked that the caller may (default_permissions).
+  if (req.set_uid) {
+    change.set_uid = true;
+    change.uid = StoredUid(req.uid);
+  }
+  if (req.set_gid) {
+    change.set_gid = true;
+    change.gid = StoredGid(req.gid);
+  }
+  if (req.set_atime) {
+    change.set_atime = true;
+    change.atime_ns = req.atime_now ? change.ctime_ns : req.atime_ns;
+  }
   if (req.set_mode) {
     change.set_mode = true;
     change.mode = req.mode;
@@ -81,9 +90,26 @@ int Filesystem::Readlink(uint64_t ino, std::string* target) {
   return 0;
 }
 
+uint32_t Filesystem::StoredUid(uint32_t uid) const {
+  return uid == options_.uid ? kMountOwner : uid;
+}
+
+uint32_t Filesystem::StoredGid(uint32_t gid) const {
+  return gid == options_.gid ? kMountOwner : gid;
+}
+
 int Filesystem::CreateNode(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
-                           const std::string& target, NodeInfo* out) {
+                           const std::string& target, NodeInfo* out, const Caller& caller) {
   if (options_.read_only) return EROFS;
+  uint32_t uid = caller.uid == kMountOwner ? kMountOwner : StoredUid(caller.uid);
+  uint32_t gid = caller.gid == kMountOwner ? kMountOwner : StoredGid(caller.gid);
+  // In a set-group-ID directory a new node takes the directory's group, and
+  // a new directory keeps the bit (as ext4 and every BSD-group filesystem).
+  NodeInfo dir;
+  if (table_->Get(parent, &dir) == 0 && dir.type == NodeType::kDir && (dir.mode & S_ISGID)) {
+    gid = dir.gid;
+    if (type == NodeType::kDir) mode |= S_ISGID;
+  }
   uint64_t ino = 0;
   if (type == NodeType::kFile) {
     // The content file first: a name recorded in meta.db always has its
@@ -95,7 +121,7 @@ int Filesystem::CreateNode(uint64_t parent, const std::string& name, NodeType ty
       return s.sys_errno() != 0 ? s.sys_errno() : EIO;
     }
   }
-  int err = table_->Create(parent, name, type, mode, target, NowNs(), out, ino);
+  int err = table_->Create(parent, name, type, mode, target, NowNs(), out, ino, uid, gid);
   if (err != 0 && ino != 0) {
     Status s = content_->Remove(ino);
     if (!s.ok()) spdlog::warn("removing content of inode {}: {}", ino, s.ToString());
@@ -103,21 +129,29 @@ int Filesystem::CreateNode(uint64_t parent, const std::string& name, NodeType ty
   return err;
 }
 
-int Filesystem::CreateFile(uint64_t parent, const std::string& name, uint32_t mode, NodeInfo* out) {
-  int err = CreateNode(parent, name, NodeType::kFile, mode, "", out);
+int Filesystem::CreateFile(uint64_t parent, const std::string& name, uint32_t mode, NodeInfo* out,
+                           const Caller& caller) {
+  int err = CreateNode(parent, name, NodeType::kFile, mode, "", out, caller);
   if (err == 0) ContentChanged(out->ino);
   return err;
 }
 
-int Filesystem::MakeDir(uint64_t parent, const std::string& name, uint32_t mode, NodeInfo* out) {
-  return CreateNode(parent, name, NodeType::kDir, mode, "", out);
+int Filesystem::MakeDir(uint64_t parent, const std::string& name, uint32_t mode, NodeInfo* out,
+                        const Caller& caller) {
+  return CreateNode(parent, name, NodeType::kDir, mode, "", out, caller);
 }
 
 int Filesystem::MakeSymlink(uint64_t parent, const std::string& name, const std::string& target,
-                            NodeInfo* out) {
+                            NodeInfo* out, const Caller& caller) {
   if (options_.read_only) return EROFS;
   if (target.empty() || target.size() >= 4096) return target.empty() ? ENOENT : ENAMETOOLONG;
-  return CreateNode(parent, name, NodeType::kSymlink, 0777, target, out);
+  return CreateNode(parent, name, NodeType::kSymlink, 0777, target, out, caller);
+}
+
+int Filesystem::MakeSpecial(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
+                            NodeInfo* out, const Caller& caller) {
+  if (type != NodeType::kFifo && type != NodeType::kSocket) return EINVAL;
+  return CreateNode(parent, name, type, mode, "", out, caller);
 }
 
 int Filesystem::Unlink(uint64_t parent, const std::string& name) {
@@ -233,6 +267,7 @@ int Filesystem::Read(uint64_t ino, uint64_t off, size_t len, std::string* out) {
   ssize_t n = ::pread(fd->get(), out->data(), len, static_cast<off_t>(off));
   if (n < 0) return errno;
   out->resize(static_cast<size_t>(n));
+  table_->NoteRead(ino, NowNs());
   return 0;
 }
 

@@ -35,10 +35,21 @@ struct SetAttrRequest {
   bool set_mtime = false;
   bool mtime_now = false;
   int64_t mtime_ns = 0;
+  bool set_atime = false;
+  bool atime_now = false;
+  int64_t atime_ns = 0;
   bool set_uid = false;
   uid_t uid = 0;
   bool set_gid = false;
   gid_t gid = 0;
+};
+
+// Who makes a node: the FUSE request's uid and gid. The default is the
+// mounting user. (Whether the caller may is the kernel's to check: the mount
+// uses default_permissions.)
+struct Caller {
+  uint32_t uid = kMountOwner;
+  uint32_t gid = kMountOwner;
 };
 
 // Observers of changes made through the mount (the transcript sync sidecar).
@@ -70,10 +81,16 @@ class Filesystem {
   int Readlink(uint64_t ino, std::string* target);
 
   // Each counts a kernel reference on success.
-  int CreateFile(uint64_t parent, const std::string& name, uint32_t mode, NodeInfo* out);
-  int MakeDir(uint64_t parent, const std::string& name, uint32_t mode, NodeInfo* out);
+  int CreateFile(uint64_t parent, const std::string& name, uint32_t mode, NodeInfo* out,
+                 const Caller& caller = {});
+  int MakeDir(uint64_t parent, const std::string& name, uint32_t mode, NodeInfo* out,
+              const Caller& caller = {});
   int MakeSymlink(uint64_t parent, const std::string& name, const std::string& target,
-                  NodeInfo* out);
+                  NodeInfo* out, const Caller& caller = {});
+  // A FIFO or a socket (`type`): usable while mounted (the kernel carries
+  // its data), never stored.
+  int MakeSpecial(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
+                  NodeInfo* out, const Caller& caller = {});
   int Unlink(uint64_t parent, const std::string& name);
   int Rmdir(uint64_t parent, const std::string& name);
   int Rename(uint64_t parent, const std::string& name, uint64_t new_parent,
@@ -115,10 +132,13 @@ class Filesystem {
   int Statfs(struct statvfs* out);
 
  private:
-  // A new file, directory or symlink; a file's (empty) content file exists
-  // before its name is recorded.
+  // An owner as stored: the mounting user's own ids become kMountOwner.
+  uint32_t StoredUid(uint32_t uid) const;
+  uint32_t StoredGid(uint32_t gid) const;
+  // A new node of any type; a file's (empty) content file exists before its
+  // name is recorded.
   int CreateNode(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
-                 const std::string& target, NodeInfo* out);
+                 const std::string& target, NodeInfo* out, const Caller& caller);
   void DropContent(const std::vector<uint64_t>& dropped);
   int WritableFile(uint64_t ino);
   void ContentChanged(uint64_t ino) {

@@ -170,8 +170,8 @@ uint64_t InodeTable::ReserveIno() {
 }
 
 int InodeTable::Create(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
-                       const std::string& link_target, int64_t now_ns, NodeInfo* out,
-                       uint64_t ino) {
+                       const std::string& link_target, int64_t now_ns, NodeInfo* out, uint64_t ino,
+                       uint32_t uid, uint32_t gid) {
   std::lock_guard<std::mutex> lock(mu_);
   Node* dir = Find(parent);
   if (dir == nullptr || dir->unlinked) return ENOENT;
@@ -191,6 +191,9 @@ int InodeTable::Create(uint64_t parent, const std::string& name, NodeType type, 
   n.link_target = link_target;
   n.size = type == NodeType::kSymlink ? link_target.size() : 0;
   n.state = type == NodeType::kFile ? ContentState::kDirty : ContentState::kCached;
+  n.uid = uid;
+  n.gid = gid;
+  n.atime_ns = now_ns;
   n.nlookup = 1;
   NodeRecord dir_after = *dir;
   dir_after.mtime_ns = dir_after.ctime_ns = now_ns;
@@ -357,17 +360,36 @@ int InodeTable::SetAttr(uint64_t ino, const AttrChange& change, NodeInfo* out) {
   }
   if (change.set_mode) after.mode = change.mode & 07777;
   if (change.set_mtime) after.mtime_ns = change.mtime_ns;
+  if (change.set_atime) after.atime_ns = change.atime_ns;
+  if (change.set_uid) after.uid = change.uid;
+  if (change.set_gid) after.gid = change.gid;
   if (change.set_mode || change.set_size) after.implicit = false;
   after.ctime_ns = change.ctime_ns;
-  if (!n->unlinked) {
+  // What the store keeps: type, mode, size, mtime, bytes.
+  bool stored = change.set_size || change.set_mode || change.set_mtime;
+  if (n->unlinked) {
+    if (stored) Changed();
+  } else if (stored) {
     if (int err = Commit({.puts = {after}}); err != 0) return err;
-  } else {
-    Changed();
+  } else if (Status s = db_->Apply({.puts = {after}}); !s.ok()) {
+    spdlog::error("recording an owner or access time: {}", s.ToString());
+    return s.sys_errno() != 0 ? s.sys_errno() : EIO;
   }
   static_cast<NodeInfo&>(*n) = after;
   n->size_unsaved = false;
   Export(*n, out);
   return 0;
+}
+
+void InodeTable::NoteRead(uint64_t ino, int64_t now_ns) {
+  constexpr int64_t kDayNs = int64_t{86400} * 1000000000;
+  std::lock_guard<std::mutex> lock(mu_);
+  Node* n = Find(ino);
+  if (n == nullptr) return;
+  int64_t shown = n->atime_ns != 0 ? n->atime_ns : n->mtime_ns;
+  if (shown <= n->mtime_ns || shown <= n->ctime_ns || now_ns - shown >= kDayNs) {
+    n->atime_ns = now_ns;
+  }
 }
 
 int InodeTable::NoteWrite(uint64_t ino, uint64_t end, int64_t now_ns) {
@@ -531,7 +553,7 @@ void InodeTable::Snapshot(std::vector<SnapshotEntry>* out) {
     auto [ino, path] = std::move(stack.back());
     stack.pop_back();
     Node* n = Find(ino);
-    if (n == nullptr) continue;
+    if (n == nullptr || !IsStoredType(n->type)) continue;
     out->push_back(SnapshotEntry{path, *n});
     for (auto it = n->children.rbegin(); it != n->children.rend(); ++it) {
       stack.emplace_back(it->second, path + "/" + it->first);
@@ -715,6 +737,10 @@ InodeTable::Counts InodeTable::Count() {
         break;
       case NodeType::kSymlink:
         ++c.symlinks;
+        break;
+      case NodeType::kFifo:
+      case NodeType::kSocket:
+        ++c.specials;
         break;
       case NodeType::kFile:
         ++c.files;

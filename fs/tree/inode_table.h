@@ -74,8 +74,10 @@ class InodeTable {
   uint64_t ReserveIno();
   // Creates a name (EEXIST when it exists), with inode `ino` from
   // ReserveIno() or, when 0, a new one.
+  // `uid`/`gid`: the new node's owner (kMountOwner: the mounting user).
   int Create(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
-             const std::string& link_target, int64_t now_ns, NodeInfo* out, uint64_t ino = 0);
+             const std::string& link_target, int64_t now_ns, NodeInfo* out, uint64_t ino = 0,
+             uint32_t uid = kMountOwner, uint32_t gid = kMountOwner);
   int Remove(uint64_t parent, const std::string& name, bool is_dir, int64_t now_ns,
              std::vector<uint64_t>* dropped);
   // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
@@ -92,12 +94,24 @@ class InodeTable {
     uint64_t size = 0;
     bool set_mtime = false;
     int64_t mtime_ns = 0;
+    bool set_atime = false;
+    int64_t atime_ns = 0;
+    bool set_uid = false;
+    uint32_t uid = kMountOwner;
+    bool set_gid = false;
+    uint32_t gid = kMountOwner;
     int64_t ctime_ns = 0;  // always applied
   };
   // Setting the size of a file requires its content to be local already
   // (the caller hydrated it, and completed a tail-only one: EIO otherwise);
   // the content file is resized by the caller.
+  // A change of owner or atime alone is recorded but is no change for the
+  // store (which keeps neither): it does not make the tree need a flush.
   int SetAttr(uint64_t ino, const AttrChange& change, NodeInfo* out);
+  // Relatime: a read moves the atime forward when it is not after the mtime
+  // or over a day old. In memory only (a read never writes meta.db); it is
+  // recorded with the node's next recorded change.
+  void NoteRead(uint64_t ino, int64_t now_ns);
 
   // Content bookkeeping. NoteWrite marks a local file dirty and grows its size
   // to at least `end` (persisting only the first transition, not every write).
@@ -138,7 +152,8 @@ class InodeTable {
   // file that lost its last name (open but unlinked).
   int GetSettled(uint64_t ino, NodeInfo* out);
 
-  // Flush support. Every live node with its path, in sorted depth-first order.
+  // Flush support. Every live node the store keeps (not FIFOs or sockets)
+  // with its path, in sorted depth-first order.
   void Snapshot(std::vector<SnapshotEntry>* out);
   // After `path`'s content went up to the store: origin becomes the new
   // object; state becomes cached if nothing was written since `seen_gen`.
@@ -171,7 +186,7 @@ class InodeTable {
 
   // Counters for status.
   struct Counts {
-    size_t files = 0, dirs = 0, symlinks = 0;
+    size_t files = 0, dirs = 0, symlinks = 0, specials = 0;  // specials: FIFOs, sockets
     size_t remote = 0, cached = 0, dirty = 0;
     uint64_t remote_bytes = 0, local_bytes = 0;
   };

@@ -25,11 +25,20 @@ CREATE TABLE IF NOT EXISTS inodes(
   origin_path TEXT NOT NULL,
   origin_etag TEXT NOT NULL,
   implicit INTEGER NOT NULL,
-  local_from INTEGER NOT NULL DEFAULT 0);
+  local_from INTEGER NOT NULL DEFAULT 0,
+  uid INTEGER NOT NULL DEFAULT -1,
+  gid INTEGER NOT NULL DEFAULT -1,
+  atime_ns INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS base_transcripts(
   path TEXT PRIMARY KEY, etag TEXT NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL,
   mode INTEGER NOT NULL DEFAULT 384);
 )sql";
+
+// kMountOwner is stored as -1 (what an older cache's rows default to).
+int64_t OwnerColumn(uint32_t id) { return id == kMountOwner ? -1 : int64_t{id}; }
+uint32_t OwnerFromColumn(int64_t v) {
+  return v < 0 || v >= int64_t{kMountOwner} ? kMountOwner : static_cast<uint32_t>(v);
+}
 
 }  // namespace
 
@@ -55,11 +64,15 @@ Result<std::unique_ptr<MetaDb>> MetaDb::Open(const std::string& path) {
   std::unique_ptr<MetaDb> db(new MetaDb(std::move(sqlite)));
   CCFS_RETURN_IF_ERROR(db->Exec(kSchema));
   // Columns caches made by older versions lack: transcript modes (0600 until
-  // modes were kept) and the tail-only watermark (0: every file whole).
+  // modes were kept), the tail-only watermark (0: every file whole), owners
+  // (-1: the mounting user's) and access times (0: shown as the mtime).
   CCFS_RETURN_IF_ERROR(
       db->AddColumnIfMissing("base_transcripts", "mode", "INTEGER NOT NULL DEFAULT 384"));
   CCFS_RETURN_IF_ERROR(
       db->AddColumnIfMissing("inodes", "local_from", "INTEGER NOT NULL DEFAULT 0"));
+  CCFS_RETURN_IF_ERROR(db->AddColumnIfMissing("inodes", "uid", "INTEGER NOT NULL DEFAULT -1"));
+  CCFS_RETURN_IF_ERROR(db->AddColumnIfMissing("inodes", "gid", "INTEGER NOT NULL DEFAULT -1"));
+  CCFS_RETURN_IF_ERROR(db->AddColumnIfMissing("inodes", "atime_ns", "INTEGER NOT NULL DEFAULT 0"));
   CCFS_RETURN_IF_ERROR(db->PrepareStatements());
   return db;
 }
@@ -68,8 +81,8 @@ Status MetaDb::PrepareStatements() {
   CCFS_ASSIGN_OR_RETURN(
       statements_->put_node,
       db_->Prepare("INSERT OR REPLACE INTO inodes(ino,parent,name,type,mode,size,mtime_ns,ctime_ns,"
-                   "link_target,state,origin_kind,origin_path,origin_etag,implicit,local_from) "
-                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                   "link_target,state,origin_kind,origin_path,origin_etag,implicit,local_from,"
+                   "uid,gid,atime_ns) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   CCFS_ASSIGN_OR_RETURN(statements_->delete_node, db_->Prepare("DELETE FROM inodes WHERE ino=?"));
   CCFS_ASSIGN_OR_RETURN(
       statements_->put_transcript,
@@ -166,7 +179,10 @@ Status MetaDb::PutNodeLocked(const NodeRecord& n) {
       .Bind(12, n.origin_path)
       .Bind(13, n.origin_etag)
       .Bind(14, int64_t{n.implicit ? 1 : 0})
-      .Bind(15, static_cast<int64_t>(n.local_from));
+      .Bind(15, static_cast<int64_t>(n.local_from))
+      .Bind(16, OwnerColumn(n.uid))
+      .Bind(17, OwnerColumn(n.gid))
+      .Bind(18, n.atime_ns);
   Status s = st.Run();
   if (!s.ok()) return s.Annotate("put inode " + std::to_string(n.ino));
   return Status::OK();
@@ -193,8 +209,8 @@ Status MetaDb::LoadNodes(std::vector<NodeRecord>* out) {
   CCFS_ASSIGN_OR_RETURN(
       SqliteStatement st,
       db_->Prepare("SELECT ino,parent,name,type,mode,size,mtime_ns,ctime_ns,link_target,"
-                   "state,origin_kind,origin_path,origin_etag,implicit,local_from FROM inodes "
-                   "ORDER BY ino"));
+                   "state,origin_kind,origin_path,origin_etag,implicit,local_from,uid,gid,atime_ns "
+                   "FROM inodes ORDER BY ino"));
   out->clear();
   Status s;
   while (st.Step(&s)) {
@@ -214,6 +230,9 @@ Status MetaDb::LoadNodes(std::vector<NodeRecord>* out) {
     n.origin_etag = st.ColumnText(12);
     n.implicit = st.ColumnInt(13) != 0;
     n.local_from = static_cast<uint64_t>(st.ColumnInt(14));
+    n.uid = OwnerFromColumn(st.ColumnInt(15));
+    n.gid = OwnerFromColumn(st.ColumnInt(16));
+    n.atime_ns = st.ColumnInt(17);
     out->push_back(std::move(n));
   }
   return s.Annotate("load inodes");

@@ -21,7 +21,18 @@ namespace ccfs {
 
 class SqliteDb;
 
-enum class NodeType : uint8_t { kFile = 0, kDir = 1, kSymlink = 2 };
+// FIFOs and sockets live only in the mount (the kernel carries their data);
+// they are never stored (README, "POSIX semantics").
+enum class NodeType : uint8_t { kFile = 0, kDir = 1, kSymlink = 2, kFifo = 3, kSocket = 4 };
+
+// Whether a node of this type is written to the store by a flush.
+inline bool IsStoredType(NodeType t) {
+  return t == NodeType::kFile || t == NodeType::kDir || t == NodeType::kSymlink;
+}
+
+// An owner (uid or gid) that is whoever mounts the workspace: the mounting
+// user's own files, and everything read from a store (which keeps no owners).
+inline constexpr uint32_t kMountOwner = UINT32_MAX;
 
 // Where a file's bytes are while they are not (or not only) local.
 enum class ContentState : uint8_t {
@@ -61,6 +72,11 @@ struct NodeRecord {
   // not remote, and only ever a layout-v2 transcript's tail (an append that
   // did not download what it appended to).
   uint64_t local_from = 0;
+  // Owner and access time, kept in meta.db while the tree lives in this
+  // cache (the store keeps neither). kMountOwner: the mounting user's.
+  uint32_t uid = kMountOwner;
+  uint32_t gid = kMountOwner;
+  int64_t atime_ns = 0;  // 0: never set; shown as the mtime
 };
 
 // One transcript object of the base the mount started from (or last flushed).

@@ -325,6 +325,83 @@ TEST_F(FsMountTest, ACachedFileCutShortByAPowerLossIsFetchedAgainNotUploaded) {
   EXPECT_EQ(ReadAll(*fresh->filesystem(), "new.md"), "x");
 }
 
+// Owners, access times, FIFOs and sockets are the mount's (meta.db): they
+// survive a crash, a chown or touch -a alone asks for no flush, and the store
+// keeps none of them (a fresh cache shows the mounting user's files, no FIFO).
+TEST_F(FsMountTest, OwnersAtimesAndFifosLiveInTheCacheNotTheStore) {
+  {
+    auto m = Open("c0");
+    ASSERT_NE(m, nullptr);
+    Filesystem& fs = *m->filesystem();
+    uint64_t ino = Resolve(fs, "CLAUDE.md");
+    NodeInfo n;
+    SetAttrRequest chown;
+    chown.set_uid = chown.set_gid = true;
+    chown.uid = 65534;
+    chown.gid = 100;
+    ASSERT_EQ(fs.SetAttr(ino, chown, &n), 0);
+    EXPECT_EQ(n.uid, 65534u);
+    FlushReport report;
+    ASSERT_TRUE(m->Flush(FlushOptions{}, &report).ok());
+    EXPECT_TRUE(report.nothing_to_flush) << "a chown alone is no change for the store";
+  }
+  auto m = Open("c1");
+  ASSERT_NE(m, nullptr);
+  Filesystem& fs = *m->filesystem();
+  NodeInfo n;
+  ASSERT_EQ(fs.CreateFile(kRootIno, "theirs.md", 0640, &n, Caller{.uid = 65534, .gid = 100}), 0);
+  EXPECT_EQ(n.uid, 65534u);
+  EXPECT_EQ(n.gid, 100u);
+  ASSERT_EQ(
+      fs.CreateFile(kRootIno, "mine.md", 0644, &n, Caller{.uid = ::geteuid(), .gid = ::getegid()}),
+      0);
+  EXPECT_EQ(n.uid, kMountOwner) << "the mounting user's own files follow the workspace";
+  ASSERT_EQ(fs.MakeSpecial(kRootIno, "pipe", NodeType::kFifo, 0600, &n), 0);
+  EXPECT_EQ(n.type, NodeType::kFifo);
+  ASSERT_EQ(fs.MakeSpecial(kRootIno, "sock", NodeType::kSocket, 0755, &n), 0);
+  EXPECT_EQ(fs.MakeSpecial(kRootIno, "f", NodeType::kFile, 0644, &n), EINVAL);
+  // A set-group-ID directory hands its group down, and its bit to subdirectories.
+  ASSERT_EQ(fs.MakeDir(kRootIno, "shared", 02775, &n, Caller{.uid = 65534, .gid = 100}), 0);
+  uint64_t shared = n.ino;
+  ASSERT_EQ(fs.MakeDir(shared, "sub", 0755, &n, Caller{.uid = 65534, .gid = 200}), 0);
+  EXPECT_EQ(n.gid, 100u);
+  EXPECT_EQ(n.mode, 02755u);
+  SetAttrRequest touch_a;
+  touch_a.set_atime = true;
+  touch_a.atime_ns = 978307200123456789;
+  uint64_t settings = Resolve(fs, "settings.json");
+  ASSERT_EQ(fs.SetAttr(settings, touch_a, &n), 0);
+  EXPECT_EQ(n.atime_ns, 978307200123456789);
+
+  m.reset();  // gone without a flush, as after SIGKILL
+  m = Open("c1");
+  ASSERT_NE(m, nullptr);
+  Filesystem& again = *m->filesystem();
+  ASSERT_EQ(again.GetAttr(Resolve(again, "theirs.md"), &n), 0);
+  EXPECT_EQ(n.uid, 65534u);
+  EXPECT_EQ(n.gid, 100u);
+  ASSERT_EQ(again.GetAttr(Resolve(again, "pipe"), &n), 0);
+  EXPECT_EQ(n.type, NodeType::kFifo);
+  ASSERT_EQ(again.GetAttr(settings, &n), 0);
+  EXPECT_EQ(n.atime_ns, 978307200123456789);
+  // A read moves an atime that is not after the mtime forward (relatime).
+  std::string bytes;
+  ASSERT_EQ(again.Read(settings, 0, 100, &bytes), 0);
+  ASSERT_EQ(again.GetAttr(settings, &n), 0);
+  EXPECT_GT(n.atime_ns, 978307200123456789);
+  ASSERT_TRUE(Flush(*m).ok());
+
+  auto fresh = Open("c2");
+  ASSERT_NE(fresh, nullptr);
+  Filesystem& other = *fresh->filesystem();
+  EXPECT_EQ(ReadAll(other, "theirs.md"), "");
+  ASSERT_EQ(other.GetAttr(Resolve(other, "theirs.md"), &n), 0);
+  EXPECT_EQ(n.uid, kMountOwner);
+  EXPECT_EQ(other.Lookup(kRootIno, "pipe", &n), ENOENT);
+  EXPECT_EQ(other.Lookup(kRootIno, "sock", &n), ENOENT);
+  EXPECT_NE(Resolve(other, "shared/sub"), 0u);
+}
+
 TEST_F(FsMountTest, ForeignTarballMountsAndFlushesAsSeekable) {
   TempDir foreign;
   WriteFile(foreign / "tree/settings.json", "{\"foreign\": true}");
