@@ -6,7 +6,9 @@
 # copy exactly; the workspace (layout v2, the default) exports as a tar.gz
 # that extracts with tar to the copy; `fusermount3 -u` flushes too;
 # `ccfs unmount` is `ccfs umount`; `ccfs umount /proc` says it is not ours;
-# link counts are ext4's (2 + subdirectories; 0 for an open unlinked file).
+# link counts are ext4's (2 + subdirectories; 0 for an open unlinked file);
+# chown, atime, set-group-ID directories, FIFOs and sockets behave as locally,
+# device nodes are refused.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mount_lib.sh"
 require_s3
@@ -63,6 +65,30 @@ rm "$mnt/new-file.json"
 [[ $(stat -L -c %h /proc/self/fd/7) == 0 ]] || fail "an open unlinked file shows $(stat -L -c %h /proc/self/fd/7) links"
 exec 7<&-
 echo '{"created":true}' >"$mnt/new-file.json"
+
+# Owners, access times, FIFOs and sockets as on the local copy's filesystem
+# (the mount keeps them in its cache; the store keeps none of them).
+posix_edits() {
+  local d=$1/posix
+  mkdir "$d"
+  echo data >"$d/owned"
+  chown 65534:100 "$d/owned"
+  touch -a -d '2001-02-03 04:05:06.123456789' "$d/owned"
+  mkfifo -m 0640 "$d/fifo"
+  python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$d/sock"
+  mkdir -m 2775 "$d/sgid" && chgrp 100 "$d/sgid"
+  mkdir "$d/sgid/sub" && touch "$d/sgid/f"
+  (cd "$d" && find . -printf '%p %y %U:%G %m %n\n' | sort && stat -c 'atime %x' owned)
+}
+posix_edits "$T" >"$T/posix.local"
+posix_edits "$mnt" >"$T/posix.mnt"
+check "owners, atime, FIFOs and sockets as on the local filesystem" diff "$T/posix.local" "$T/posix.mnt"
+grep -q "^./owned f 65534:100 " "$T/posix.mnt" || fail "chown did not show: $(cat "$T/posix.mnt")"
+(timeout 10 sh -c 'echo through-the-fifo >"$1"' sh "$mnt/posix/fifo" &)
+[[ $(timeout 10 cat "$mnt/posix/fifo") == through-the-fifo ]] || fail "no data through a FIFO on the mount"
+mknod "$mnt/posix/null" c 1 3 2>"$T/mknod.err" && fail "mknod of a device node succeeded"
+grep -q "not permitted" "$T/mknod.err" || fail "mknod of a device: $(cat "$T/mknod.err")"
+rm -r "$T/posix" "$mnt/posix"
 
 # status: the base ETag, the dirty files, hydration; `ccfs status` lists it.
 [[ $(status_field "$mnt" dirty_files) -ge 7 ]] || fail "status shows $(status_field "$mnt" dirty_files) dirty files"
