@@ -72,8 +72,8 @@ using ByteSink = std::function<Status(const char* data, size_t len)>;
 // Counters for tests and `ccfs status`: how much crossed the wire.
 struct StoreStats {
   std::atomic<uint64_t> requests{0};
-  std::atomic<uint64_t> bytes_received{0};  // body bytes of GET responses
-  std::atomic<uint64_t> bytes_sent{0};      // body bytes of PUT/part uploads
+  std::atomic<uint64_t> bytes_received{0};  // body bytes of every response (GET, LIST, errors)
+  std::atomic<uint64_t> bytes_sent{0};      // body bytes of every request (PUT, parts, POST XML)
   std::atomic<uint64_t> retries{0};
 };
 

@@ -301,7 +301,11 @@ Status S3Client::Execute(const S3Request& req, S3Response* resp) {
 
     HttpPerform(http, &hr);
     ++stats_->requests;
-    if (req.method == "PUT") stats_->bytes_sent += hr.bytes_uploaded;
+    // Every body on the wire counts: uploads and the XML of multipart
+    // completions and batch deletes out; LIST pages, error documents and
+    // copy results in (a sink's GET bytes were counted as they came).
+    stats_->bytes_sent += hr.bytes_uploaded;
+    if (req.sink == nullptr) stats_->bytes_received += hr.body.size();
     resp->attempts = attempt;
     resp->status = hr.status;
     resp->headers = std::move(hr.headers);

@@ -320,8 +320,12 @@ TEST_F(S3StoreTest, ListPaginatesAndGroupsByDelimiter) {
   opts.max_keys_per_page = 100;
   ListResult r;
   const uint64_t requests_before = store_->stats().requests;
+  const uint64_t received_before = store_->stats().bytes_received;
   ASSERT_TRUE(store_->List(opts, &r).ok());
   EXPECT_GE(store_->stats().requests - requests_before, 3u);  // 250 keys, 100 a page
+  // The listing's XML counts as bytes received (over 100 B a key: key, ETag,
+  // size, date, storage class), as `ccfs status` reports what crossed the wire.
+  EXPECT_GT(store_->stats().bytes_received - received_before, 250u * 100);
   ASSERT_EQ(r.objects.size(), 250u);
   EXPECT_TRUE(r.common_prefixes.empty());
   std::vector<std::string> want(keys.begin(), keys.end() - 1);
