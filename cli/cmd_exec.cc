@@ -7,6 +7,9 @@
 // a later `ccfs mount` to push.
 #include <signal.h>
 #include <spawn.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,8 +42,30 @@ struct ExecArgs {
   bool read_only = false;
   std::string layout;  // "" = v2, the default
   int lease_ttl = kDefaultLeaseTtlSeconds;
+  bool verbose = false;
   SyncFlags sync;
 };
+
+// The turn's log goes where a mount's daemon writes its own,
+// <cache>/mount.log (info and above, appended), so a finished exec leaves one
+// to read; stderr, shared with the command, shows only warnings and errors
+// unless --verbose (or CCFS_LOG) asks for more.
+Status LogToCache(const std::string& cache_root, bool verbose) {
+  const spdlog::level::level_enum asked = spdlog::get_level();
+  std::shared_ptr<spdlog::sinks::basic_file_sink_mt> file;
+  try {
+    file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(cache_root + "/mount.log");
+  } catch (const spdlog::spdlog_ex& e) {
+    return Status::IOError(std::string("cannot open the log in ") + cache_root + ": " + e.what());
+  }
+  auto err = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  err->set_level(verbose ? spdlog::level::trace : asked);
+  auto logger = std::make_shared<spdlog::logger>("ccfs", spdlog::sinks_init_list{file, err});
+  logger->set_level(std::min(asked, verbose ? spdlog::level::debug : spdlog::level::info));
+  logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+  return Status::OK();
+}
 
 // Starts argv with CLAUDE_CONFIG_DIR=dir and default signal handling.
 Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& dir) {
@@ -102,6 +127,8 @@ int RunExec(ExecArgs& a) {
   options.layout_v2 = a.layout != "v1";
   if (Status s = ApplySyncFlags(a.sync, &options); !s.ok()) return ReportError("exec", s);
   if (Status s = MakeDirs(options.cache_root, 0700); !s.ok()) return ReportError("exec", s);
+  if (Status s = LogToCache(options.cache_root, a.verbose); !s.ok()) return ReportError("exec", s);
+  spdlog::info("exec of {} at {} ({} hydration)", a.workspace, dir, a.hydrate);
   auto prepared = Mount::Prepare(std::move(store), options);
   if (!prepared.ok()) return ReportError("exec", prepared.status());
   std::unique_ptr<Mount> mount = std::move(prepared).value();
@@ -121,8 +148,12 @@ int RunExec(ExecArgs& a) {
     cmd_code = WIFEXITED(status) ? WEXITSTATUS(status)
                                  : (WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1);
   }
+  spdlog::info("the command exited with {}; flushing", cmd_code);
   FlushReport report;
   Status flushed = EndMount(*mount, /*busy_wait_ms=*/5000, &report);
+  spdlog::info("flush: {} ({} bytes up)", flushed.ok() ? "done" : flushed.ToString(),
+               report.bytes_uploaded);
+  spdlog::default_logger()->flush();
   if (!flushed.ok()) {
     std::cerr << "ccfs exec: the command's changes were not flushed: " << flushed.ToString()
               << "\n";
@@ -148,6 +179,8 @@ void RegisterExec(CLI::App& app, CommandContext& ctx) {
   cmd->add_option("--cache", args->cache,
                   "Cache dir (default ~/.cache/ccfs/<store-hash>/<workspace>)");
   cmd->add_flag("--read-only", args->read_only, "Mount read-only (nothing is flushed)");
+  cmd->add_flag("--verbose,-v", args->verbose,
+                "Show the mount's log on stderr too (it is always kept in <cache>/mount.log)");
   cmd->add_option("--layout", args->layout,
                   "v2 (default): a new workspace is created in layout v2 and a v1 one moves to it "
                   "at this writable mount (server-side copies); v1: keep a v1 workspace v1 (for "

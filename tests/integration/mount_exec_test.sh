@@ -2,7 +2,8 @@
 # ccfs exec: the command runs with CLAUDE_CONFIG_DIR on a private lazy mount;
 # reading one file moves a small fraction of the workspace; its exit code
 # comes back; its changes are flushed; a failed flush exits 75 and keeps the
-# changes in the cache.
+# changes in the cache; its log is kept in <cache>/mount.log (--verbose: on
+# stderr too).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/mount_lib.sh"
 require_s3
@@ -22,10 +23,18 @@ set +e
   cat "$CLAUDE_CONFIG_DIR/settings.json" >"'"$T"'/settings.out"
   "$CCFS" status "$CLAUDE_CONFIG_DIR" --json >"'"$T"'/status.json"
   echo "{\"display\":\"from exec\"}" >>"$CLAUDE_CONFIG_DIR/history.jsonl"
-  exit 7'
+  exit 7' 2>"$T/exec.err"
 rc=$?
 set -e
-[[ $rc == 7 ]] || fail "exec exited $rc, not the command's 7"
+[[ $rc == 7 ]] || fail "exec exited $rc, not the command's 7 (stderr: $(cat "$T/exec.err"))"
+# The turn leaves its log in the cache; stderr (the command's too) stays quiet.
+grep -q "the command exited with 7" "$T/exec-cache/mount.log" ||
+  fail "no log of the turn in the cache: $(cat "$T/exec-cache/mount.log" 2>&1)"
+grep -q "flush: done" "$T/exec-cache/mount.log" || fail "the log does not say the flush ended"
+grep -q "\[info\]" "$T/exec.err" && fail "exec printed its info log on stderr: $(cat "$T/exec.err")"
+"$CCFS" exec "$WS" --store "$STORE" --cache "$T/exec-cache" --verbose -- true 2>"$T/exec-v.err" ||
+  fail "exec --verbose -- true failed: $(cat "$T/exec-v.err")"
+grep -q "the command exited with 0" "$T/exec-v.err" || fail "--verbose does not show the log: $(cat "$T/exec-v.err")"
 check "the command read settings.json" cmp "$T/src/settings.json" "$T/settings.out"
 [[ -e $(cat "$T/dir") ]] && fail "exec left its mountpoint $(cat "$T/dir") behind"
 fetched=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["store_stats"]["bytes_received"])' "$T/status.json")
