@@ -63,6 +63,10 @@ int Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req, NodeInfo* out) 
   if (req.set_size) {
     if (cur.type == NodeType::kDir) return EISDIR;
     if (cur.type != NodeType::kFile) return EINVAL;
+    // Past the largest file ext4 holds (4 KiB blocks) is EFBIG, as there,
+    // and not ENOSPC from asking the cache for the space first.
+    constexpr uint64_t kMaxFileSize = (uint64_t{1} << 44) - 4096;
+    if (req.size > kMaxFileSize) return EFBIG;
     truncating = ContentChangeScope(table_, ino, req.size);
     // Truncating to 0 needs none of the old bytes; anything else keeps a prefix.
     int err = req.size == 0 ? hydrator_->DiscardRemote(ino) : hydrator_->EnsureLocal(ino);

@@ -366,6 +366,10 @@ TEST_F(FsMountTest, OwnersAtimesAndFifosLiveInTheCacheNotTheStore) {
   ASSERT_EQ(fs.MakeDir(shared, "sub", 0755, &n, Caller{.uid = 65534, .gid = 200}), 0);
   EXPECT_EQ(n.gid, 100u);
   EXPECT_EQ(n.mode, 02755u);
+  SetAttrRequest huge;  // pjdfstest truncate/12: EFBIG (or success), never ENOSPC
+  huge.set_size = true;
+  huge.size = 999999999999999;
+  EXPECT_EQ(fs.SetAttr(Resolve(fs, "theirs.md"), huge, &n), EFBIG);
   SetAttrRequest touch_a;
   touch_a.set_atime = true;
   touch_a.atime_ns = 978307200123456789;
