@@ -105,15 +105,8 @@ uint32_t Filesystem::StoredGid(uint32_t gid) const {
 int Filesystem::CreateNode(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
                            const std::string& target, NodeInfo* out, const Caller& caller) {
   if (options_.read_only) return EROFS;
-  uint32_t uid = caller.uid == kMountOwner ? kMountOwner : StoredUid(caller.uid);
-  uint32_t gid = caller.gid == kMountOwner ? kMountOwner : StoredGid(caller.gid);
-  // In a set-group-ID directory a new node takes the directory's group, and
-  // a new directory keeps the bit (as ext4 and every BSD-group filesystem).
-  NodeInfo dir;
-  if (table_->Get(parent, &dir) == 0 && dir.type == NodeType::kDir && (dir.mode & S_ISGID)) {
-    gid = dir.gid;
-    if (type == NodeType::kDir) mode |= S_ISGID;
-  }
+  const uint32_t uid = StoredUid(caller.uid);
+  const uint32_t gid = StoredGid(caller.gid);
   uint64_t ino = 0;
   if (type == NodeType::kFile) {
     // The content file first: a name recorded in meta.db always has its

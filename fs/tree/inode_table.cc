@@ -2,6 +2,7 @@
 
 #include <linux/fs.h>  // RENAME_NOREPLACE, RENAME_EXCHANGE
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>  // S_ISGID
 
 #include <algorithm>
 #include <cerrno>
@@ -65,9 +66,7 @@ InodeTable::Node* InodeTable::Child(Node* dir, const std::string& name) {
 }
 
 void InodeTable::AttachChild(Node* dir, const std::string& name, const Node& child) {
-  auto [it, inserted] = dir->children.insert_or_assign(name, child.ino);
-  (void)it;
-  (void)inserted;
+  dir->children.insert_or_assign(name, child.ino);
   if (child.type == NodeType::kDir) ++dir->subdirs;
 }
 
@@ -193,6 +192,12 @@ int InodeTable::Create(uint64_t parent, const std::string& name, NodeType type, 
   n.state = type == NodeType::kFile ? ContentState::kDirty : ContentState::kCached;
   n.uid = uid;
   n.gid = gid;
+  // In a set-group-ID directory a new node takes the directory's group, and
+  // a new directory keeps the bit (as ext4 and every BSD-group filesystem).
+  if (dir->mode & S_ISGID) {
+    n.gid = dir->gid;
+    if (type == NodeType::kDir) n.mode |= S_ISGID;
+  }
   n.atime_ns = now_ns;
   n.nlookup = 1;
   NodeRecord dir_after = *dir;
@@ -740,8 +745,7 @@ InodeTable::Counts InodeTable::Count() {
         break;
       case NodeType::kFifo:
       case NodeType::kSocket:
-        ++c.specials;
-        break;
+        break;  // not counted: status reports what the store keeps
       case NodeType::kFile:
         ++c.files;
         if (n.state == ContentState::kRemote) {

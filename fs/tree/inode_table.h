@@ -74,7 +74,8 @@ class InodeTable {
   uint64_t ReserveIno();
   // Creates a name (EEXIST when it exists), with inode `ino` from
   // ReserveIno() or, when 0, a new one.
-  // `uid`/`gid`: the new node's owner (kMountOwner: the mounting user).
+  // `uid`/`gid`: the new node's owner (kMountOwner: the mounting user); in
+  // a set-group-ID directory the group is the directory's.
   int Create(uint64_t parent, const std::string& name, NodeType type, uint32_t mode,
              const std::string& link_target, int64_t now_ns, NodeInfo* out, uint64_t ino = 0,
              uint32_t uid = kMountOwner, uint32_t gid = kMountOwner);
@@ -186,7 +187,7 @@ class InodeTable {
 
   // Counters for status.
   struct Counts {
-    size_t files = 0, dirs = 0, symlinks = 0, specials = 0;  // specials: FIFOs, sockets
+    size_t files = 0, dirs = 0, symlinks = 0;
     size_t remote = 0, cached = 0, dirty = 0;
     uint64_t remote_bytes = 0, local_bytes = 0;
   };
